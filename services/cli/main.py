@@ -1,0 +1,101 @@
+"""`zhihui`: the platform's command line (migrate, serve, up, …)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from services.cli import migrations
+from services.kernel.db import Database
+from services.kernel.settings import PlatformSettings
+from services.registry import SERVICES, service_named
+
+
+def _database_for(name: str, platform: PlatformSettings) -> Database:
+    settings = service_named(name).settings()
+    return Database(
+        settings.resolved_database_url(platform), schema=settings.resolved_schema(), pool_size=2
+    )
+
+
+async def _migrate(names: Sequence[str], platform: PlatformSettings) -> None:
+    for name in names:
+        database = _database_for(name, platform)
+        try:
+            await migrations.upgrade(database, service_named(name))
+        finally:
+            await database.dispose()
+        print(f"migrated {name}")
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply every service's migrations (or the named ones)."""
+    platform = PlatformSettings()
+    names = args.service or [s.name for s in SERVICES]
+    asyncio.run(_migrate(names, platform))
+    return 0
+
+
+def cmd_makemigration(args: argparse.Namespace) -> int:
+    """Autogenerate a revision for one service from its models (developers)."""
+    spec = service_named(args.service)
+    asyncio.run(migrations.autogenerate(spec, args.message, args.scratch_url))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run one service in this process (what `zhihui up` starts for each service)."""
+    import uvicorn
+
+    from services.kernel.logging import configure_logging
+
+    spec = service_named(args.service)
+    settings = spec.settings()
+    platform = PlatformSettings()
+    configure_logging(spec.name, level=platform.log_level, json_lines=platform.log_json)
+    uvicorn.run(
+        spec.app_factory,
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_config=None,
+        access_log=False,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zhihui", description="智汇中国 platform backend")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--service", action="append", choices=[s.name for s in SERVICES])
+    migrate.set_defaults(func=cmd_migrate)
+
+    make = sub.add_parser("makemigration", help="autogenerate a migration (developers)")
+    make.add_argument("service", choices=[s.name for s in SERVICES])
+    make.add_argument("-m", "--message", required=True)
+    make.add_argument(
+        "--scratch-url",
+        default="sqlite+aiosqlite:///.local/autogen.sqlite",
+        help="empty scratch database to diff against",
+    )
+    make.set_defaults(func=cmd_makemigration)
+
+    serve = sub.add_parser("serve", help="run one service")
+    serve.add_argument("service", choices=[s.name for s in SERVICES])
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Tables of the institutions service: `institutions` and its change feed `changes`."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.kernel.changefeed import ChangeMixin
+from services.kernel.db import JSONType, new_metadata
+from services.kernel.records import RecordMixin
+
+ID_PREFIX = "ins"
+ENTITY = "institution"
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+def _live_unique(name: str, *columns: str) -> Index:
+    # Unique among live records only: a deleted record keeps its identifiers as history.
+    where = text("deleted_at IS NULL")
+    return Index(
+        name,
+        *columns,
+        unique=True,
+        postgresql_where=where,
+        sqlite_where=where,
+    )
+
+
+class Institution(RecordMixin, Base):
+    __tablename__ = "institutions"
+    __table_args__ = (
+        _live_unique("uq_institutions_uscc_live", "uscc"),
+        _live_unique("uq_institutions_ror_id_live", "ror_id"),
+        _live_unique("uq_institutions_source_external_id_live", "source", "external_id"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    name_en: Mapped[str | None] = mapped_column(String(300))
+    aliases: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    acronyms: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    parent_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("institutions.id"), index=True
+    )
+    region_code: Mapped[str | None] = mapped_column(String(6))
+    province: Mapped[str | None] = mapped_column(String(32))
+    city: Mapped[str | None] = mapped_column(String(64))
+    website: Mapped[str | None] = mapped_column(String(500))
+    uscc: Mapped[str | None] = mapped_column(String(18))
+    ror_id: Mapped[str | None] = mapped_column(String(9))
+    established_year: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    merged_into: Mapped[str | None] = mapped_column(String(32), ForeignKey("institutions.id"))
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+
+
+class InstitutionChange(ChangeMixin, Base):
+    __tablename__ = "changes"
+    feed_name: ClassVar[str] = "institutions"

@@ -1,0 +1,247 @@
+"""Request and response schemas of the institution record (API.md, "Institution")."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from services.kernel import identifiers
+from services.kernel.fields import (
+    Block,
+    ExternalKey,
+    Line,
+    Name,
+    Org,
+    RecordMeta,
+    SourceKey,
+    TextList,
+    Url,
+)
+
+
+class InstitutionType(StrEnum):
+    UNIVERSITY = "university"
+    RESEARCH_INSTITUTE = "research_institute"
+    SOCIETY = "society"
+    THINK_TANK = "think_tank"
+    ENTERPRISE = "enterprise"
+    GOVERNMENT = "government"
+    HOSPITAL = "hospital"
+    OTHER = "other"
+
+
+TYPE_LABELS: dict[InstitutionType, str] = {
+    InstitutionType.UNIVERSITY: "高校",
+    InstitutionType.RESEARCH_INSTITUTE: "科研院所",
+    InstitutionType.SOCIETY: "学会",
+    InstitutionType.THINK_TANK: "智库",
+    InstitutionType.ENTERPRISE: "企业",
+    InstitutionType.GOVERNMENT: "政府机构",
+    InstitutionType.HOSPITAL: "医疗机构",
+    InstitutionType.OTHER: "其他",
+}
+
+
+class InstitutionStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    MERGED = "merged"
+
+
+STATUS_LABELS: dict[InstitutionStatus, str] = {
+    InstitutionStatus.ACTIVE: "正常",
+    InstitutionStatus.INACTIVE: "已撤销",
+    InstitutionStatus.MERGED: "已合并",
+}
+
+
+def _as_validator(normalize: Any) -> AfterValidator:
+    return AfterValidator(normalize)
+
+
+Uscc = Annotated[str, _as_validator(identifiers.normalize_uscc)]
+RorId = Annotated[str, _as_validator(identifiers.normalize_ror)]
+RegionCode = Annotated[str, _as_validator(identifiers.normalize_region_code)]
+
+# Fields a caller may write. Kept in one place so create, patch and upsert agree.
+WRITABLE_FIELDS = (
+    "name",
+    "name_en",
+    "aliases",
+    "acronyms",
+    "type",
+    "parent_id",
+    "region_code",
+    "province",
+    "city",
+    "website",
+    "uscc",
+    "ror_id",
+    "established_year",
+    "status",
+    "merged_into",
+    "description",
+    "tags",
+    "owner_org",
+    "source",
+    "external_id",
+)
+READ_ONLY_FIELDS = ("id", "version", "created_at", "updated_at", "type_label", "status_label")
+
+EXAMPLE = {
+    "name": "清华大学",
+    "name_en": "Tsinghua University",
+    "aliases": ["国立清华大学"],
+    "acronyms": ["THU"],
+    "type": "university",
+    "region_code": "110108",
+    "city": "北京市",
+    "website": "https://www.tsinghua.edu.cn",
+    "uscc": "12100000400000624D",
+    "ror_id": "03cve4549",
+    "established_year": 1911,
+    "status": "active",
+    "tags": ["双一流"],
+}
+
+
+class InstitutionFields(BaseModel):
+    """The writable fields of an institution, validated as users expect."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
+
+    name: Name = Field(description="Official Chinese name (机构名称).")
+    name_en: Annotated[Line, Field(max_length=300)] | None = Field(
+        None, description="English name."
+    )
+    aliases: TextList = Field(
+        default_factory=list, description="Other names, former names (别名、曾用名)."
+    )
+    acronyms: TextList = Field(default_factory=list, description="Acronyms (简称), e.g. THU, 清华.")
+    type: InstitutionType = Field(
+        InstitutionType.OTHER,
+        description="高校 university · 科研院所 research_institute · 学会 society · "
+        "智库 think_tank · 企业 enterprise · 政府机构 government · 医疗机构 hospital · 其他 other",
+    )
+    parent_id: str | None = Field(None, description="Parent institution ID (上级机构), `ins_…`.")
+    region_code: RegionCode | None = Field(
+        None, description="GB/T 2260 administrative division code (行政区划代码), 6 digits."
+    )
+    province: Annotated[Line, Field(max_length=32)] | None = Field(
+        None, description="Province (省份); filled from `region_code` when omitted."
+    )
+    city: Annotated[Line, Field(max_length=64)] | None = Field(None, description="City (城市).")
+    website: Url | None = Field(None, description="Home page; `https://` is added when missing.")
+    uscc: Uscc | None = Field(
+        None, description="统一社会信用代码 (18 characters, GB 32100-2015 checksum verified)."
+    )
+    ror_id: RorId | None = Field(
+        None, description="ROR ID, bare (`03cve4549`) or as a ror.org URL."
+    )
+    established_year: int | None = Field(None, ge=1000, description="Year founded (成立年份).")
+    status: InstitutionStatus = Field(
+        InstitutionStatus.ACTIVE, description="正常 active · 已撤销 inactive · 已合并 merged"
+    )
+    merged_into: str | None = Field(
+        None, description="Successor institution ID; required when merged."
+    )
+    description: Block | None = Field(None, description="Description (简介).")
+    tags: TextList = Field(default_factory=list, description="Free tags (标签), e.g. 双一流.")
+    owner_org: Org | None = Field(
+        None,
+        description="Owning organisation; defaults to the caller's. Only admins may set another.",
+    )
+    source: SourceKey | None = Field(None, description="Origin of the record, for imports.")
+    external_id: ExternalKey | None = Field(None, description="ID of the record in `source`.")
+
+    @model_validator(mode="after")
+    def check_consistency(self) -> InstitutionFields:
+        if self.established_year is not None and self.established_year > date.today().year:
+            raise ValueError(
+                f"established_year {self.established_year} is in the future; give the year founded"
+            )
+        if self.status is InstitutionStatus.MERGED and not self.merged_into:
+            raise ValueError(
+                "status 'merged' needs merged_into: the ID of the successor institution"
+            )
+        if self.merged_into and self.status is not InstitutionStatus.MERGED:
+            raise ValueError("merged_into is only allowed with status 'merged'")
+        if (self.source is None) != (self.external_id is None):
+            raise ValueError("give source and external_id together (they key imports), or neither")
+        if self.region_code:
+            official = identifiers.province_of(self.region_code)
+            if self.province is None:
+                self.province = official
+            elif not _same_province(self.province, official):
+                raise ValueError(
+                    f"region_code {self.region_code} is in {official}, but province is "
+                    f"{self.province!r}; correct one of them (or omit province)"
+                )
+            else:
+                self.province = official
+        return self
+
+
+def _same_province(given: str, official: str) -> bool:
+    # "北京" and "北京市", "广西" and "广西壮族自治区" name the same province.
+    return official.startswith(given) and len(given) >= 2
+
+
+class InstitutionCreate(InstitutionFields):
+    """Body of `POST /institutions`."""
+
+
+class InstitutionPatch(BaseModel):
+    """Body of `PATCH` (JSON merge patch): only the fields to change; `null` clears a field."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"examples": [{"name_en": "Tsinghua University", "city": None}]},
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def only_writable_fields(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError("a merge patch must be a JSON object of the fields to change")
+        for key in data:
+            if key in READ_ONLY_FIELDS:
+                raise ValueError(f"'{key}' is maintained by the platform and cannot be patched")
+            if key not in WRITABLE_FIELDS:
+                raise ValueError(
+                    f"unknown field '{key}'; writable fields are: {', '.join(WRITABLE_FIELDS)}"
+                )
+        return data
+
+    def changes(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class InstitutionRead(RecordMeta, InstitutionFields):
+    """An institution as returned by the API."""
+
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
+
+    type_label: str = Field(description="Chinese label of `type`, e.g. 高校.")
+    status_label: str = Field(description="Chinese label of `status`.")
+    owner_org: str  # type: ignore[assignment]
+
+    @model_validator(mode="before")
+    @classmethod
+    def add_labels(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            data = {
+                name: getattr(data, name) for name in (*WRITABLE_FIELDS, *RecordMeta.model_fields)
+            }
+        data["type_label"] = TYPE_LABELS[InstitutionType(data["type"])]
+        data["status_label"] = STATUS_LABELS[InstitutionStatus(data["status"])]
+        return data
+
+
+class UpsertResult(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"

@@ -1,0 +1,250 @@
+"""Business rules of the institution library; flushes, never commits (the request does)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.institutions.documents import institution_document
+from services.institutions.exceptions import (
+    DuplicateIdentifier,
+    HasDependents,
+    InstitutionDeleted,
+    InstitutionNotFound,
+    InvalidReference,
+)
+from services.institutions.models import ENTITY, ID_PREFIX, Institution, InstitutionChange
+from services.institutions.repository import InstitutionRepository
+from services.institutions.schemas import WRITABLE_FIELDS, InstitutionFields, UpsertResult
+from services.kernel import identifiers
+from services.kernel.changefeed import record_change
+from services.kernel.concurrency import expected_version, raise_stale
+from services.kernel.db import utcnow
+from services.kernel.errors import BadRequest, Forbidden, validation_failed
+from services.kernel.ids import new_id
+from services.kernel.internal_auth import Actor
+from services.kernel.merge_patch import apply_merge_patch
+
+# Deeper than any real hierarchy (ministry → university → school → department); also the
+# bound that stops a walk up a corrupted chain.
+MAX_HIERARCHY_DEPTH = 32
+DEFAULT_ADMIN_ORG = "platform"
+
+_EXTERNAL_SCHEMES = {
+    "ror": ("ror_id", identifiers.normalize_ror),
+    "uscc": ("uscc", identifiers.normalize_uscc),
+}
+
+
+class InstitutionService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.repo = InstitutionRepository(session)
+
+    # reads
+
+    async def get(self, ref: str) -> Institution:
+        """An institution by `ins_…` ID, `ror:…` or `uscc:…`; 404 if unknown, 410 if deleted."""
+        scheme, sep, value = ref.partition(":")
+        if sep:
+            if scheme not in _EXTERNAL_SCHEMES:
+                raise BadRequest(
+                    f"Unknown ID scheme {scheme[:20]!r}; use an ins_… ID, ror:… or uscc:…."
+                )
+            column, normalize = _EXTERNAL_SCHEMES[scheme]
+            try:
+                normalized = normalize(value)
+            except identifiers.IdentifierError as exc:
+                raise BadRequest(f"{scheme}:{value[:40]}: {exc}") from exc
+            record = await self.repo.get_live_by(**{column: normalized})
+            if record is None:
+                raise InstitutionNotFound(ref)
+            return record
+        record = await self.repo.get(ref, include_deleted=True)
+        if record is None:
+            raise InstitutionNotFound(ref)
+        if record.is_deleted:
+            raise InstitutionDeleted(ref)
+        return record
+
+    async def list(
+        self, *, after: str | None, limit: int, ids: Sequence[str] | None = None
+    ) -> Sequence[Institution]:
+        if ids is not None:
+            return await self.repo.list_by_ids(ids)
+        return await self.repo.list_after(after, limit)
+
+    # writes
+
+    async def create(self, data: InstitutionFields, actor: Actor) -> Institution:
+        values = data.model_dump(mode="json")
+        values["owner_org"] = self._owner_for_create(values.get("owner_org"), actor)
+        record_id = new_id(ID_PREFIX)
+        await self._check_references(record_id, values)
+        await self._check_unique(values, exclude_id=None)
+        now = utcnow()
+        record = Institution(id=record_id, version=1, created_at=now, updated_at=now, **values)
+        await self.repo.add(record)
+        await self._publish(record)
+        return record
+
+    async def update(
+        self, ref: str, patch: dict[str, Any], if_match: str | None, actor: Actor
+    ) -> Institution:
+        """Apply a JSON merge patch, only if the caller's ETag is current."""
+        record = await self.get(ref)
+        self._ensure_may_write(record, actor)
+        expected = expected_version(if_match, record.version)
+        current = {field: getattr(record, field) for field in WRITABLE_FIELDS}
+        merged = apply_merge_patch(current, patch)
+        try:
+            values = InstitutionFields.model_validate(merged).model_dump(mode="json")
+        except ValidationError as exc:
+            raise validation_failed(exc) from exc
+        if values["owner_org"] is None:
+            values["owner_org"] = record.owner_org
+        return await self._apply(record, expected, values, actor)
+
+    async def delete(self, ref: str, if_match: str | None, actor: Actor) -> None:
+        """Soft-delete: the row stays, the change feed gets a tombstone."""
+        record = await self.get(ref)
+        self._ensure_may_write(record, actor)
+        expected = expected_version(if_match, record.version)
+        dependents = await self.repo.count_dependents(record.id)
+        if dependents:
+            raise HasDependents(record.id, f"{dependents} child or merged institution(s)")
+        now = utcnow()
+        if not await self.repo.update_if_version(
+            record.id, expected, {"deleted_at": now, "updated_at": now}
+        ):
+            raise_stale(await self._current_version(record.id))
+        await record_change(
+            self.session,
+            InstitutionChange,
+            entity=ENTITY,
+            record_id=record.id,
+            op="delete",
+            version=expected + 1,
+            document=None,
+        )
+
+    async def upsert(
+        self, source: str, external_id: str, data: InstitutionFields, actor: Actor
+    ) -> tuple[Institution, UpsertResult]:
+        """Create or replace the record keyed by `(source, external_id)` (imports re-run safely)."""
+        data = data.model_copy(update={"source": source, "external_id": external_id})
+        existing = await self.repo.get_live_by(source=source, external_id=external_id)
+        if existing is None:
+            return await self.create(data, actor), UpsertResult.CREATED
+        self._ensure_may_write(existing, actor)
+        values = data.model_dump(mode="json")
+        if values["owner_org"] is None:
+            values["owner_org"] = existing.owner_org
+        before = existing.version
+        record = await self._apply(existing, existing.version, values, actor)
+        return record, (
+            UpsertResult.UPDATED if record.version != before else UpsertResult.UNCHANGED
+        )
+
+    # rules
+
+    async def _apply(
+        self, record: Institution, expected: int, values: dict[str, Any], actor: Actor
+    ) -> Institution:
+        if values["owner_org"] != record.owner_org and not actor.is_admin:
+            raise Forbidden("Only an admin can hand a record to another organisation (owner_org).")
+        changed = {k: v for k, v in values.items() if getattr(record, k) != v}
+        if not changed:
+            return record  # nothing to write: no new version, no change-feed entry
+        await self._check_references(record.id, values)
+        await self._check_unique(values, exclude_id=record.id)
+        changed["updated_at"] = utcnow()
+        if not await self.repo.update_if_version(record.id, expected, changed):
+            raise_stale(await self._current_version(record.id))
+        refreshed = await self.repo.get(record.id)
+        assert refreshed is not None
+        await self._publish(refreshed)
+        return refreshed
+
+    async def _publish(self, record: Institution) -> None:
+        await record_change(
+            self.session,
+            InstitutionChange,
+            entity=ENTITY,
+            record_id=record.id,
+            op="upsert",
+            version=record.version,
+            document=institution_document(record),
+        )
+
+    async def _current_version(self, record_id: str) -> int:
+        record = await self.repo.get(record_id, include_deleted=True)
+        return record.version if record else 0
+
+    def _owner_for_create(self, requested: str | None, actor: Actor) -> str:
+        if actor.is_admin:
+            return requested or actor.org or DEFAULT_ADMIN_ORG
+        if requested and requested != actor.org:
+            raise Forbidden(
+                f"An editor of {actor.org} cannot create records owned by {requested}; "
+                "omit owner_org."
+            )
+        assert actor.org is not None
+        return actor.org
+
+    def _ensure_may_write(self, record: Institution, actor: Actor) -> None:
+        if not actor.may_write(record.owner_org):
+            raise Forbidden(
+                f"This record belongs to {record.owner_org}; only its editors or an admin "
+                "may change it."
+            )
+
+    async def _check_references(self, record_id: str, values: dict[str, Any]) -> None:
+        parent_id = values.get("parent_id")
+        if parent_id:
+            if parent_id == record_id:
+                raise InvalidReference("parent_id", "an institution cannot be its own parent")
+            if not await self.repo.exists(parent_id):
+                raise InvalidReference("parent_id", f"no institution {parent_id!r}")
+            await self._refuse_cycle(record_id, parent_id)
+        merged_into = values.get("merged_into")
+        if merged_into:
+            if merged_into == record_id:
+                raise InvalidReference("merged_into", "an institution cannot merge into itself")
+            if not await self.repo.exists(merged_into):
+                raise InvalidReference("merged_into", f"no institution {merged_into!r}")
+
+    async def _refuse_cycle(self, record_id: str, parent_id: str) -> None:
+        node: str | None = parent_id
+        for _ in range(MAX_HIERARCHY_DEPTH):
+            node = await self.repo.parent_of(node)
+            if node is None:
+                return
+            if node == record_id:
+                raise InvalidReference(
+                    "parent_id",
+                    f"{parent_id} is below this institution in the hierarchy; that would "
+                    "make a loop",
+                )
+        raise InvalidReference(
+            "parent_id", f"the hierarchy above {parent_id} is deeper than {MAX_HIERARCHY_DEPTH}"
+        )
+
+    async def _check_unique(self, values: dict[str, Any], *, exclude_id: str | None) -> None:
+        for field in ("uscc", "ror_id"):
+            value = values.get(field)
+            if value:
+                existing = await self.repo.get_live_by(**{field: value})
+                if existing is not None and existing.id != exclude_id:
+                    raise DuplicateIdentifier(field, value, existing.id)
+        if values.get("source") and values.get("external_id"):
+            existing = await self.repo.get_live_by(
+                source=values["source"], external_id=values["external_id"]
+            )
+            if existing is not None and existing.id != exclude_id:
+                raise DuplicateIdentifier(
+                    "external_id", f"{values['source']}/{values['external_id']}", existing.id
+                )

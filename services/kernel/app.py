@@ -1,0 +1,142 @@
+"""The app factory every service uses: errors, middleware, sessions, health and change feed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.kernel.changefeed import MAX_FEED_PAGE, ChangeMixin, ChangePage, read_changes
+from services.kernel.db import Database
+from services.kernel.errors import ServiceUnavailable, install_error_handlers, problem_responses
+from services.kernel.internal_auth import InternalCaller
+from services.kernel.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.kernel.settings import PlatformSettings, ServiceSettings
+
+logger = logging.getLogger("zhihui.app")
+
+
+class UnicodeJSONResponse(JSONResponse):
+    """JSON with Chinese text as is (no \\u escapes)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; commits when the route returns, rolls back if it raised."""
+    database: Database = request.app.state.database
+    async with database.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function": the commit happens before the response is sent, so a failed commit is
+# reported to the caller instead of being lost after a 200.
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/healthz", summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz", summary="Readiness: the database answers", responses=problem_responses(503)
+    )
+    async def readyz(request: Request) -> dict[str, Any]:
+        database: Database = request.app.state.database
+        try:
+            await database.ping()
+        except Exception as exc:
+            logger.warning("readiness check failed: %s", type(exc).__name__)
+            raise ServiceUnavailable(
+                "database not reachable", headers={"Retry-After": "5"}
+            ) from exc
+        return {"status": "ready", "checks": {"database": "ok"}}
+
+    return router
+
+
+def changes_router(change_model: type[ChangeMixin]) -> APIRouter:
+    """`GET /internal/changes?after=SEQ&limit=N`: the service's change feed, for the indexer."""
+    router = APIRouter(prefix="/internal", tags=["internal"])
+
+    @router.get(
+        "/changes",
+        response_model=ChangePage,
+        summary="Change feed (committed changes after a sequence number, in order)",
+        responses=problem_responses(401, 422),
+    )
+    async def list_changes(
+        session: Session,
+        _caller: InternalCaller,
+        after: Annotated[int, Query(ge=0, description="Last seq already processed.")] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_FEED_PAGE)] = 500,
+    ) -> ChangePage:
+        return await read_changes(session, change_model, after=after, limit=limit)
+
+    return router
+
+
+def create_service_app(
+    *,
+    title: str,
+    description: str,
+    settings: ServiceSettings,
+    platform: PlatformSettings,
+    routers: Sequence[APIRouter],
+    change_model: type[ChangeMixin],
+    database: Database | None = None,
+    on_startup: Callable[[FastAPI], Any] | None = None,
+) -> FastAPI:
+    """A domain service: internal-token API, problem+json errors, health and change feed."""
+    owns_database = database is None
+    db = database or Database(
+        settings.resolved_database_url(platform),
+        schema=settings.resolved_schema(),
+        pool_size=settings.database_pool_size,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if on_startup is not None:
+            await on_startup(app)
+        yield
+        if owns_database:
+            await db.dispose()
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        default_response_class=UnicodeJSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.database = db
+    app.state.settings = settings
+    app.state.internal_token = platform.internal_token.get_secret_value()
+    install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        path_limits={"/bulk": 16 * settings.max_body_bytes},
+    )
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router())
+    app.include_router(changes_router(change_model))
+    for router in routers:
+        app.include_router(router)
+    return app

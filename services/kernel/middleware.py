@@ -1,0 +1,171 @@
+"""ASGI middleware: request IDs, body-size limits and access logs."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.kernel.context import reset_request_id, set_request_id
+from services.kernel.errors import PayloadTooLarge, problem_response
+
+REQUEST_ID_HEADER = "x-request-id"
+# Accept a caller's ID only if it is short and plain, so it cannot inject into headers or logs.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+access_log = logging.getLogger("zhihui.access")
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(8)
+
+
+class RequestContextMiddleware:
+    """Adopts or creates `X-Request-ID`, exposes it to logs and echoes it on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, REQUEST_ID_HEADER)
+        request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = set_request_id(request_id)
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            access_log.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status_holder["status"],
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status_holder["status"],
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            reset_request_id(token)
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over `max_bytes` with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, path_limits: dict[str, int] | None = None):
+        self.app = app
+        self.max_bytes = max_bytes
+        # Longer limits for specific path suffixes (e.g. "/bulk").
+        self.path_limits = path_limits or {}
+
+    def _limit_for(self, path: str) -> int:
+        for suffix, limit in self.path_limits.items():
+            if path.endswith(suffix):
+                return limit
+        return self.max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope["path"])
+        declared = _header(scope, "content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _refuse(scope, send, 400, "Content-Length must be a non-negative integer")
+                return
+            if int(declared) > limit:
+                await _refuse_too_large(scope, send, limit)
+                return
+
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not response_started:
+                await _refuse_too_large(scope, send, limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _refuse_too_large(scope: Scope, send: Send, limit: int) -> None:
+    await _send_problem(
+        scope,
+        send,
+        problem_response(
+            status=PayloadTooLarge.status,
+            slug=PayloadTooLarge.slug,
+            title=PayloadTooLarge.title,
+            detail=f"The request body exceeds {limit} bytes; send a smaller body "
+            "(for many records use the /bulk endpoint in batches).",
+            instance=scope["path"],
+        ),
+    )
+
+
+async def _refuse(scope: Scope, send: Send, status: int, detail: str) -> None:
+    await _send_problem(
+        scope,
+        send,
+        problem_response(
+            status=status,
+            slug="bad-request",
+            title="Bad request",
+            detail=detail,
+            instance=scope["path"],
+        ),
+    )
+
+
+async def _send_problem(scope: Scope, send: Send, response: object) -> None:
+    async def no_receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    await response(scope, no_receive, send)  # type: ignore[operator]
+
+
+def _header(scope: Scope, name: str) -> str | None:
+    raw = name.encode()
+    for key, value in scope.get("headers", []):
+        if key.lower() == raw:
+            try:
+                return value.decode("latin-1")
+            except UnicodeDecodeError:
+                return None
+    return None

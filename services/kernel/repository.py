@@ -1,0 +1,94 @@
+"""A generic async repository over one record model: get, add, versioned update, keyset list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.kernel.errors import Conflict
+from services.kernel.records import RecordMixin
+
+M = TypeVar("M", bound=RecordMixin)
+
+
+class Repository(Generic[M]):
+    """Data access for one model; services call it and flush, the request boundary commits."""
+
+    model: type[M]
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def _live(self) -> Select[tuple[M]]:
+        return select(self.model).where(self.model.deleted_at.is_(None))
+
+    async def get(self, record_id: str, *, include_deleted: bool = False) -> M | None:
+        record = await self.session.get(self.model, record_id, populate_existing=True)
+        if record is None or (record.is_deleted and not include_deleted):
+            return None
+        return record
+
+    async def get_live_by(self, **columns: Any) -> M | None:
+        """The live record whose columns equal the given values, if any."""
+        stmt = self._live().filter_by(**columns).limit(1)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def exists(self, record_id: str) -> bool:
+        stmt = select(self.model.id).where(
+            self.model.id == record_id, self.model.deleted_at.is_(None)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def add(self, record: M) -> M:
+        self.session.add(record)
+        await flush_or_conflict(self.session)
+        return record
+
+    async def update_if_version(
+        self, record_id: str, expected: int, values: dict[str, Any]
+    ) -> bool:
+        """Write `values` and bump the version only if the stored version is still `expected`.
+
+        A conditional UPDATE, so of two writers holding the same version exactly one wins,
+        on PostgreSQL (row lock, then WHERE re-checked) and SQLite (one writer at a time).
+        """
+        stmt = (
+            update(self.model)
+            .where(self.model.id == record_id, self.model.version == expected)
+            .values(**values, version=expected + 1)
+            .execution_options(synchronize_session=False)
+        )
+        try:
+            result = await self.session.execute(stmt)
+        except IntegrityError as exc:
+            raise Conflict(
+                "Another write with the same unique identifier landed at the same moment; "
+                "read the record again and retry."
+            ) from exc
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def list_after(self, after_id: str | None, limit: int) -> Sequence[M]:
+        """Live records in ID order after `after_id` (keyset paging, stable under writes)."""
+        stmt = self._live().order_by(self.model.id).limit(limit)
+        if after_id:
+            stmt = stmt.where(self.model.id > after_id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def count_live(self) -> int:
+        stmt = select(func.count()).select_from(self.model).where(self.model.deleted_at.is_(None))
+        return int((await self.session.execute(stmt)).scalar_one())
+
+
+async def flush_or_conflict(session: AsyncSession) -> None:
+    """Flush; a uniqueness race that slipped past the service's checks becomes a 409."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            "Another write with the same unique identifier landed at the same moment; "
+            "read the record again and retry."
+        ) from exc
