@@ -1,0 +1,120 @@
+"""Calls between components (gateway → service, service → service) over httpx.
+
+Pooled connections, explicit timeouts, retries only for idempotent reads, the internal token
+and the caller's identity and request ID on every call. A peer that is down or slow becomes
+a 503 problem with Retry-After, never a hang or a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from services.kernel.context import current_request_id
+from services.kernel.errors import ServiceUnavailable
+from services.kernel.internal_auth import (
+    ACTOR_KEY_HEADER,
+    ACTOR_ORG_HEADER,
+    ACTOR_ROLE_HEADER,
+    INTERNAL_TOKEN_HEADER,
+    Actor,
+    Role,
+)
+
+logger = logging.getLogger("zhihui.http")
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
+RETRY_AFTER_SECONDS = "5"
+
+
+class ServiceClient:
+    """A pooled client for one internal service."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        internal_token: str,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        read_retries: int = 2,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.internal_token = internal_token
+        self.read_retries = read_retries
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+
+    def headers_for(self, actor: Actor | None) -> dict[str, str]:
+        actor = actor or Actor(role=Role.SERVICE)
+        headers = {INTERNAL_TOKEN_HEADER: self.internal_token, ACTOR_ROLE_HEADER: actor.role.value}
+        if actor.org:
+            headers[ACTOR_ORG_HEADER] = actor.org
+        if actor.key_id:
+            headers[ACTOR_KEY_HEADER] = actor.key_id
+        request_id = current_request_id()
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        actor: Actor | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one request; transport failures and 5xx answers become a 503 problem."""
+        attempts = 1 + (self.read_retries if method.upper() in IDEMPOTENT else 0)
+        merged = {**self.headers_for(actor), **(headers or {})}
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await self._client.request(
+                    method, path, params=params, json=json, content=content, headers=merged
+                )
+            except (httpx.TransportError, httpx.TimeoutException) as exc:
+                logger.warning(
+                    "%s %s %s failed (attempt %d/%d): %s",
+                    self.name,
+                    method,
+                    path,
+                    attempt,
+                    attempts,
+                    type(exc).__name__,
+                )
+                if attempt < attempts:
+                    await asyncio.sleep(0.05 * attempt)
+                    continue
+                raise self.unavailable() from exc
+            if response.status_code >= 500 and response.status_code != 503:
+                if attempt < attempts:
+                    continue
+                logger.error(
+                    "%s answered %s for %s %s", self.name, response.status_code, method, path
+                )
+                raise self.unavailable()
+            return response
+        raise self.unavailable()  # pragma: no cover - loop always returns or raises
+
+    def unavailable(self) -> ServiceUnavailable:
+        return ServiceUnavailable(
+            f"The {self.name} service is not answering; retry in a few seconds.",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,1 @@
+"""Controlled vocabularies shared by the domain services (shipped with the project)."""
