@@ -239,9 +239,3 @@ class InstitutionRead(RecordMeta, InstitutionFields):
         data["type_label"] = TYPE_LABELS[InstitutionType(data["type"])]
         data["status_label"] = STATUS_LABELS[InstitutionStatus(data["status"])]
         return data
-
-
-class UpsertResult(StrEnum):
-    CREATED = "created"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"

@@ -18,20 +18,25 @@ from services.institutions.exceptions import (
 )
 from services.institutions.models import ENTITY, ID_PREFIX, Institution, InstitutionChange
 from services.institutions.repository import InstitutionRepository
-from services.institutions.schemas import WRITABLE_FIELDS, InstitutionFields, UpsertResult
+from services.institutions.schemas import WRITABLE_FIELDS, InstitutionFields
 from services.kernel import identifiers
 from services.kernel.changefeed import record_change
 from services.kernel.concurrency import expected_version, raise_stale
 from services.kernel.db import utcnow
-from services.kernel.errors import BadRequest, Forbidden, validation_failed
+from services.kernel.errors import BadRequest, validation_failed
 from services.kernel.ids import new_id
 from services.kernel.internal_auth import Actor
 from services.kernel.merge_patch import apply_merge_patch
+from services.kernel.ownership import (
+    UpsertResult,
+    ensure_may_hand_over,
+    ensure_may_write,
+    owner_for_create,
+)
 
 # Deeper than any real hierarchy (ministry → university → school → department); also the
 # bound that stops a walk up a corrupted chain.
 MAX_HIERARCHY_DEPTH = 32
-DEFAULT_ADMIN_ORG = "platform"
 
 _EXTERNAL_SCHEMES = {
     "ror": ("ror_id", identifiers.normalize_ror),
@@ -81,7 +86,7 @@ class InstitutionService:
 
     async def create(self, data: InstitutionFields, actor: Actor) -> Institution:
         values = data.model_dump(mode="json")
-        values["owner_org"] = self._owner_for_create(values.get("owner_org"), actor)
+        values["owner_org"] = owner_for_create(values.get("owner_org"), actor)
         record_id = new_id(ID_PREFIX)
         await self._check_references(record_id, values)
         await self._check_unique(values, exclude_id=None)
@@ -96,7 +101,7 @@ class InstitutionService:
     ) -> Institution:
         """Apply a JSON merge patch, only if the caller's ETag is current."""
         record = await self.get(ref)
-        self._ensure_may_write(record, actor)
+        ensure_may_write(record.owner_org, actor)
         expected = expected_version(if_match, record.version)
         current = {field: getattr(record, field) for field in WRITABLE_FIELDS}
         merged = apply_merge_patch(current, patch)
@@ -111,7 +116,7 @@ class InstitutionService:
     async def delete(self, ref: str, if_match: str | None, actor: Actor) -> None:
         """Soft-delete: the row stays, the change feed gets a tombstone."""
         record = await self.get(ref)
-        self._ensure_may_write(record, actor)
+        ensure_may_write(record.owner_org, actor)
         expected = expected_version(if_match, record.version)
         dependents = await self.repo.count_dependents(record.id)
         if dependents:
@@ -139,7 +144,7 @@ class InstitutionService:
         existing = await self.repo.get_live_by(source=source, external_id=external_id)
         if existing is None:
             return await self.create(data, actor), UpsertResult.CREATED
-        self._ensure_may_write(existing, actor)
+        ensure_may_write(existing.owner_org, actor)
         values = data.model_dump(mode="json")
         if values["owner_org"] is None:
             values["owner_org"] = existing.owner_org
@@ -154,8 +159,7 @@ class InstitutionService:
     async def _apply(
         self, record: Institution, expected: int, values: dict[str, Any], actor: Actor
     ) -> Institution:
-        if values["owner_org"] != record.owner_org and not actor.is_admin:
-            raise Forbidden("Only an admin can hand a record to another organisation (owner_org).")
+        ensure_may_hand_over(record.owner_org, values["owner_org"], actor)
         changed = {k: v for k, v in values.items() if getattr(record, k) != v}
         if not changed:
             return record  # nothing to write: no new version, no change-feed entry
@@ -183,24 +187,6 @@ class InstitutionService:
     async def _current_version(self, record_id: str) -> int:
         record = await self.repo.get(record_id, include_deleted=True)
         return record.version if record else 0
-
-    def _owner_for_create(self, requested: str | None, actor: Actor) -> str:
-        if actor.is_admin:
-            return requested or actor.org or DEFAULT_ADMIN_ORG
-        if requested and requested != actor.org:
-            raise Forbidden(
-                f"An editor of {actor.org} cannot create records owned by {requested}; "
-                "omit owner_org."
-            )
-        assert actor.org is not None
-        return actor.org
-
-    def _ensure_may_write(self, record: Institution, actor: Actor) -> None:
-        if not actor.may_write(record.owner_org):
-            raise Forbidden(
-                f"This record belongs to {record.owner_org}; only its editors or an admin "
-                "may change it."
-            )
 
     async def _check_references(self, record_id: str, values: dict[str, Any]) -> None:
         parent_id = values.get("parent_id")
