@@ -17,10 +17,12 @@ _SPACES = re.compile(r"\s+")
 
 
 def clean_line(value: str) -> str:
-    """One-line text: trimmed, inner whitespace collapsed, no control or bidi characters."""
+    """One-line text: trimmed, inner whitespace (also newlines, tabs) collapsed, no control or
+    bidi characters."""
+    value = _SPACES.sub(" ", value).strip()
     if _FORBIDDEN_INLINE.search(value):
         raise ValueError("contains control or bidirectional-override characters; remove them")
-    return _SPACES.sub(" ", value).strip()
+    return value
 
 
 def clean_block(value: str) -> str:
