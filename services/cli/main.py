@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from services.cli import migrations
+from services.cli.up import run_up
 from services.kernel.db import Database
 from services.kernel.settings import PlatformSettings
 from services.registry import SERVICES, service_named
@@ -66,6 +68,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start the whole platform locally (embedded default unless URLs are configured)."""
+    return run_up(args.data_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zhihui", description="智汇中国 platform backend")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="empty scratch database to diff against",
     )
     make.set_defaults(func=cmd_makemigration)
+
+    up = sub.add_parser("up", help="start every service locally until Ctrl-C")
+    up.add_argument("--data-dir", type=Path, help="where SQLite files and logs live")
+    up.set_defaults(func=cmd_up)
 
     serve = sub.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=[s.name for s in SERVICES])

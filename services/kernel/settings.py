@@ -57,6 +57,9 @@ class ServiceSettings(BaseSettings):
     service_name: str = Field(default="service", exclude=True)
     host: str = "127.0.0.1"
     port: int = 8100
+    # How peers reach this service (e.g. http://institutions:8101 in a cluster); defaults to
+    # host and port, which is right for `zhihui up` on one machine.
+    url: str | None = None
     # Overrides the platform database for this service only (own PostgreSQL or SQLite file).
     database_url: str | None = None
     database_schema: str | None = None
@@ -79,4 +82,4 @@ class ServiceSettings(BaseSettings):
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.url or f"http://{self.host}:{self.port}"
