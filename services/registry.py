@@ -1,4 +1,4 @@
-"""The domain services this platform runs: their names, settings, tables and app factories."""
+"""The components this platform runs: their names, settings, tables and app factories."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import MetaData
 
+from services.experts.config import ExpertsSettings
+from services.experts.models import Base as ExpertsBase
+from services.gateway.config import GatewaySettings
+from services.gateway.models import Base as GatewayBase
 from services.institutions.config import InstitutionsSettings
 from services.institutions.models import Base as InstitutionsBase
 from services.kernel.settings import ServiceSettings
+from services.outcomes.config import OutcomesSettings
+from services.outcomes.models import Base as OutcomesBase
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +36,38 @@ SERVICES: tuple[ServiceSpec, ...] = (
         metadata=InstitutionsBase.metadata,
         app_factory="services.institutions.main:create_app",
     ),
+    ServiceSpec(
+        name="experts",
+        label="专家库",
+        settings=ExpertsSettings,
+        metadata=ExpertsBase.metadata,
+        app_factory="services.experts.main:create_app",
+    ),
+    ServiceSpec(
+        name="outcomes",
+        label="成果库",
+        settings=OutcomesSettings,
+        metadata=OutcomesBase.metadata,
+        app_factory="services.outcomes.main:create_app",
+    ),
 )
 
 
+# The gateway has a database of its own (API keys, indexer cursors) and starts last.
+GATEWAY = ServiceSpec(
+    name="gateway",
+    label="网关",
+    settings=GatewaySettings,
+    metadata=GatewayBase.metadata,
+    app_factory="services.gateway.main:create_app",
+)
+
+COMPONENTS: tuple[ServiceSpec, ...] = (*SERVICES, GATEWAY)
+
+
 def service_named(name: str) -> ServiceSpec:
-    for spec in SERVICES:
+    for spec in COMPONENTS:
         if spec.name == name:
             return spec
-    known = ", ".join(s.name for s in SERVICES)
+    known = ", ".join(s.name for s in COMPONENTS)
     raise KeyError(f"unknown service {name!r}; known services: {known}")

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.cli import migrations
+from services.cli.keys import add_keys_parser
 from services.cli.up import run_up
 from services.kernel.db import Database
 from services.kernel.settings import PlatformSettings
-from services.registry import SERVICES, service_named
+from services.registry import COMPONENTS, service_named
 
 
 def _database_for(name: str, platform: PlatformSettings) -> Database:
@@ -35,7 +36,7 @@ async def _migrate(names: Sequence[str], platform: PlatformSettings) -> None:
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply every service's migrations (or the named ones)."""
     platform = PlatformSettings()
-    names = args.service or [s.name for s in SERVICES]
+    names = args.service or [s.name for s in COMPONENTS]
     asyncio.run(_migrate(names, platform))
     return 0
 
@@ -78,11 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
-    migrate.add_argument("--service", action="append", choices=[s.name for s in SERVICES])
+    migrate.add_argument("--service", action="append", choices=[s.name for s in COMPONENTS])
     migrate.set_defaults(func=cmd_migrate)
 
     make = sub.add_parser("makemigration", help="autogenerate a migration (developers)")
-    make.add_argument("service", choices=[s.name for s in SERVICES])
+    make.add_argument("service", choices=[s.name for s in COMPONENTS])
     make.add_argument("-m", "--message", required=True)
     make.add_argument(
         "--scratch-url",
@@ -95,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--data-dir", type=Path, help="where SQLite files and logs live")
     up.set_defaults(func=cmd_up)
 
+    add_keys_parser(sub)
+
     serve = sub.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=[s.name for s in SERVICES])
+    serve.add_argument("service", choices=[s.name for s in COMPONENTS])
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=cmd_serve)

@@ -18,7 +18,7 @@ import httpx
 from services.cli import migrations
 from services.kernel.db import Database
 from services.kernel.settings import PlatformSettings
-from services.registry import SERVICES, ServiceSpec
+from services.registry import COMPONENTS, ServiceSpec
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -43,7 +43,7 @@ def _port_free(host: str, port: int) -> bool:
 
 
 async def _migrate_all(platform: PlatformSettings) -> None:
-    for spec in SERVICES:
+    for spec in COMPONENTS:
         settings = spec.settings()
         database = Database(
             settings.resolved_database_url(platform), schema=settings.resolved_schema(), pool_size=2
@@ -136,7 +136,7 @@ def run_up(data_dir: Path | None = None) -> int:
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        for spec in SERVICES:
+        for spec in COMPONENTS:
             running.append(_start(spec, env, log_dir))
         try:
             _wait_ready(running)

@@ -1,7 +1,7 @@
 """institutions: initial tables
 
 Revision ID: institutions_0001
-Revises: 
+Revises:
 Create Date: 2026-11-29 07:23:51.698141
 """
 

@@ -1,0 +1,156 @@
+"""Who is calling: API-key authentication and rate limiting for every public request.
+
+Done in one ASGI middleware so that even a 401, 404 or 429 carries the rate-limit headers,
+and so the route code only ever sees an authenticated `Actor`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.gateway.config import GatewaySettings
+from services.gateway.exceptions import InvalidApiKey
+from services.gateway.ratelimit import RateLimiter
+from services.gateway.service import ApiKeyService
+from services.kernel.db import Database
+from services.kernel.errors import (
+    Forbidden,
+    ProblemError,
+    TooManyRequests,
+    Unauthorized,
+    problem_response,
+)
+from services.kernel.internal_auth import Actor, Role
+
+logger = logging.getLogger("zhihui.gateway.auth")
+
+PUBLIC_PREFIX = "/api/"
+
+
+class CallerMiddleware:
+    """Authenticates `Authorization: Bearer`, applies the rate limit, stores the Actor."""
+
+    def __init__(
+        self, app: ASGIApp, *, database: Database, settings: GatewaySettings, limiter: RateLimiter
+    ) -> None:
+        self.app = app
+        self.database = database
+        self.settings = settings
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PUBLIC_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        try:
+            actor, limit, bucket = await self._identify(scope)
+        except ProblemError as exc:
+            await _send_problem(scope, send, exc, {})
+            return
+        decision = self.limiter.hit(bucket, limit)
+        rate_headers = {
+            "X-RateLimit-Limit": str(decision.limit),
+            "X-RateLimit-Remaining": str(decision.remaining),
+        }
+        if not decision.allowed:
+            exc = TooManyRequests(
+                f"Rate limit of {decision.limit} requests per minute reached; retry after "
+                f"{decision.retry_after} s (ask the platform for a higher limit if you need one).",
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+            await _send_problem(scope, send, exc, rate_headers)
+            return
+        scope.setdefault("state", {})["actor"] = actor
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(k.lower().encode(), v.encode()) for k, v in rate_headers.items()]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _identify(self, scope: Scope) -> tuple[Actor, int, str]:
+        authorization = _header(scope, b"authorization")
+        if authorization is None:
+            ip = self._client_ip(scope)
+            return Actor(role=Role.ANONYMOUS), self.settings.anonymous_rate_limit, f"ip:{ip}"
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidApiKey("The Authorization header is not `Bearer <key>`")
+        async with self.database.sessionmaker() as session:
+            key = await ApiKeyService(session).authenticate(token.strip())
+        actor = Actor(role=Role(key.role), org=key.org, key_id=key.id)
+        return actor, key.rate_limit, f"key:{key.id}"
+
+    def _client_ip(self, scope: Scope) -> str:
+        if self.settings.trust_forwarded_for:
+            forwarded = _header(scope, b"x-forwarded-for")
+            if forwarded:
+                return forwarded.split(",")[0].strip()
+        client = scope.get("client")
+        return client[0] if client else "unknown"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _send_problem(
+    scope: Scope, send: Send, exc: ProblemError, extra_headers: dict[str, str]
+) -> None:
+    response = problem_response(
+        status=exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        instance=scope["path"],
+        errors=exc.errors,
+        headers={**exc.headers, **extra_headers},
+    )
+
+    async def no_receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    await response(scope, no_receive, send)
+
+
+def current_actor(request: Request) -> Actor:
+    """The authenticated caller (set by CallerMiddleware)."""
+    actor = getattr(request.state, "actor", None)
+    return actor if isinstance(actor, Actor) else Actor(role=Role.ANONYMOUS)
+
+
+def _refuse(actor: Actor, needed: str) -> None:
+    # Anonymous callers are told to authenticate (401); known callers lack the role (403).
+    if actor.role is Role.ANONYMOUS:
+        raise Unauthorized(
+            f"This operation needs {needed} API key; send `Authorization: Bearer <key>`.",
+            headers={"WWW-Authenticate": 'Bearer realm="zhihui"'},
+        )
+    raise Forbidden(f"This operation needs {needed} API key; yours is a {actor.role.value} key.")
+
+
+def require_writer(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+    if actor.role not in (Role.EDITOR, Role.ADMIN):
+        _refuse(actor, "an editor or admin")
+    return actor
+
+
+def require_admin(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+    if actor.role is not Role.ADMIN:
+        _refuse(actor, "an admin")
+    return actor
+
+
+Caller = Annotated[Actor, Depends(current_actor)]
+WriterCaller = Annotated[Actor, Depends(require_writer)]
+AdminCaller = Annotated[Actor, Depends(require_admin)]

@@ -1,0 +1,30 @@
+"""Settings of the gateway (`ZHIHUI_GATEWAY_*`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.kernel.settings import ServiceSettings
+
+SERVICE_NAME = "gateway"
+DEFAULT_PORT = 8000
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="ZHIHUI_GATEWAY_", extra="ignore")
+
+    service_name: str = SERVICE_NAME
+    port: int = DEFAULT_PORT
+    # Origins the SPA is served from; "*" allows any (no credentials are used: keys are headers).
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://localhost:5173", "http://127.0.0.1:5173"]
+    )
+    # Requests per minute for callers without a key, per client IP.
+    anonymous_rate_limit: int = 120
+    # Default for new keys when the admin does not say.
+    default_key_rate_limit: int = 600
+    # Honour X-Forwarded-For for the anonymous client IP only behind a trusted proxy.
+    trust_forwarded_for: bool = False
+    # Seconds the gateway waits for a service before answering 503.
+    service_timeout_seconds: float = 10.0

@@ -1,0 +1,24 @@
+"""FastAPI dependencies of the gateway."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.gateway.proxy import Proxy
+from services.gateway.service import ApiKeyService
+from services.kernel.app import Session
+
+
+def get_proxy(request: Request) -> Proxy:
+    proxy: Proxy = request.app.state.proxy
+    return proxy
+
+
+def get_key_service(session: Session) -> ApiKeyService:
+    return ApiKeyService(session)
+
+
+ProxyDep = Annotated[Proxy, Depends(get_proxy)]
+KeyServiceDep = Annotated[ApiKeyService, Depends(get_key_service)]

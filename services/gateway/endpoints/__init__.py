@@ -1,0 +1,1 @@
+"""Public routes of the gateway, grouped by resource."""

@@ -1,0 +1,62 @@
+"""Admin routes: API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, status
+
+from services.gateway.auth import AdminCaller
+from services.gateway.dependencies import KeyServiceDep
+from services.gateway.schemas import KeyCreate, KeyCreated, KeyRead
+from services.kernel.errors import problem_responses
+from services.kernel.pagination import ListEnvelope, ListMeta
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin (管理)"])
+
+
+@router.post(
+    "/keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KeyCreated,
+    summary="Create an API key (the secret is shown once)",
+    responses=problem_responses(401, 403, 422, 429),
+)
+async def create_key(
+    body: KeyCreate, request: Request, keys: KeyServiceDep, actor: AdminCaller
+) -> KeyCreated:
+    key, secret = await keys.create(
+        body,
+        default_rate_limit=request.app.state.settings.default_key_rate_limit,
+        created_by=actor.key_id,
+    )
+    return KeyCreated.model_validate({**KeyRead.model_validate(key).model_dump(), "secret": secret})
+
+
+@router.get(
+    "/keys",
+    response_model=ListEnvelope[KeyRead],
+    summary="List API keys (never their secrets)",
+    responses=problem_responses(401, 403, 429),
+)
+async def list_keys(
+    keys: KeyServiceDep,
+    _actor: AdminCaller,
+    include_revoked: Annotated[bool, Query(description="Also list revoked keys.")] = False,
+) -> ListEnvelope[KeyRead]:
+    found = [KeyRead.model_validate(k) for k in await keys.list(include_revoked=include_revoked)]
+    return ListEnvelope[KeyRead](
+        meta=ListMeta(count=len(found), page_size=max(len(found), 1)), results=found
+    )
+
+
+@router.delete(
+    "/keys/{key_id}",
+    response_model=KeyRead,
+    summary="Revoke an API key (takes effect at once)",
+    responses=problem_responses(401, 403, 404, 429),
+)
+async def revoke_key(
+    key_id: Annotated[str, Path(max_length=40)], keys: KeyServiceDep, _actor: AdminCaller
+) -> KeyRead:
+    return KeyRead.model_validate(await keys.revoke(key_id))

@@ -1,0 +1,21 @@
+"""Errors specific to the gateway."""
+
+from __future__ import annotations
+
+from services.kernel.errors import NotFound, Unauthorized
+
+
+class KeyNotFound(NotFound):
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"No API key {key_id[:40]!r}.")
+
+
+class InvalidApiKey(Unauthorized):
+    """Bad, expired or revoked key: always 401, never a silent downgrade to anonymous."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"{reason}. Send `Authorization: Bearer <key>` with a valid key, or no "
+            "Authorization header to use the API anonymously.",
+            headers={"WWW-Authenticate": 'Bearer realm="zhihui"'},
+        )

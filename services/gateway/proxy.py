@@ -1,0 +1,106 @@
+"""Forwarding record reads and writes to the owning service, and shaping what comes back.
+
+The gateway passes the caller's identity in internal headers; services apply their own rules
+too, but the gateway re-checks visibility and restricted fields on every record it returns,
+so a service bug cannot leak a record to a lower role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+import orjson
+from fastapi import Response
+
+from services.kernel.errors import PROBLEM_MEDIA_TYPE, NotFound
+from services.kernel.http import ServiceClient
+from services.kernel.internal_auth import Actor
+
+PUBLIC_PREFIX = "/api/v1"
+# Upstream headers a caller may see; everything else (server, internal hints) stays inside.
+_PASSED_HEADERS = ("etag", "location", "zhihui-upsert", "retry-after", "content-location")
+
+RecordShaper = Callable[[Actor, dict[str, Any]], dict[str, Any] | None]
+
+
+class Proxy:
+    """One pooled client per service; the gateway's way to reach the domain services."""
+
+    def __init__(self, clients: Mapping[str, ServiceClient]) -> None:
+        self.clients = dict(clients)
+
+    def client(self, service: str) -> ServiceClient:
+        return self.clients[service]
+
+    async def send(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        actor: Actor,
+        *,
+        body: bytes | None = None,
+        if_match: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        headers = {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if if_match is not None:
+            headers["If-Match"] = if_match
+        return await self.client(service).request(
+            method, path, actor=actor, content=body, headers=headers, params=params
+        )
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+
+
+def public_path(service_path: str) -> str:
+    return f"{PUBLIC_PREFIX}{service_path}"
+
+
+def _passed_headers(upstream: httpx.Response) -> dict[str, str]:
+    headers = {}
+    for name in _PASSED_HEADERS:
+        value = upstream.headers.get(name)
+        if value is not None:
+            headers[name] = (
+                public_path(value) if name in ("location", "content-location") else value
+            )
+    return headers
+
+
+def relay(upstream: httpx.Response, public_request_path: str) -> Response:
+    """The service's answer as the public answer: errors keep their problem+json shape."""
+    headers = _passed_headers(upstream)
+    content_type = upstream.headers.get("content-type", "")
+    if content_type.startswith(PROBLEM_MEDIA_TYPE):
+        problem = orjson.loads(upstream.content)
+        problem["instance"] = public_request_path
+        return Response(
+            orjson.dumps(problem), upstream.status_code, headers, media_type=PROBLEM_MEDIA_TYPE
+        )
+    if upstream.status_code == 204 or not upstream.content:
+        return Response(status_code=upstream.status_code, headers=headers)
+    return Response(upstream.content, upstream.status_code, headers, media_type="application/json")
+
+
+def relay_record(
+    upstream: httpx.Response, public_request_path: str, actor: Actor, shape: RecordShaper
+) -> Response:
+    """Like `relay`, but a record in the body is re-checked for the caller (404 if invisible)."""
+    if upstream.status_code >= 300 or not upstream.content:
+        return relay(upstream, public_request_path)
+    record = shape(actor, orjson.loads(upstream.content))
+    if record is None:
+        raise NotFound(f"No record at {public_request_path[:160]}.")
+    return Response(
+        orjson.dumps(record),
+        upstream.status_code,
+        _passed_headers(upstream),
+        media_type="application/json",
+    )

@@ -1,0 +1,95 @@
+"""A gateway in front of real service apps, each on its own database of the module's backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from services.gateway.config import GatewaySettings
+from services.gateway.main import create_app as create_gateway
+from services.gateway.schemas import KeyCreate, KeyRole
+from services.gateway.service import ApiKeyService
+from services.institutions.config import InstitutionsSettings
+from services.institutions.main import create_app as create_institutions
+from services.kernel.db import Database
+from services.kernel.http import ServiceClient
+from services.registry import service_named
+from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
+
+MakeKey = Callable[..., Awaitable[str]]
+
+
+@dataclass
+class Platform:
+    gateway_db: Database
+    services: dict[str, Database]
+
+
+@pytest.fixture(scope="module")
+async def platform(database_factory) -> Platform:  # type: ignore[no-untyped-def]
+    return Platform(
+        gateway_db=await database_factory(service_named("gateway")),
+        services={"institutions": await database_factory(service_named("institutions"))},
+    )
+
+
+def service_clients(platform: Platform, platform_settings) -> dict[str, ServiceClient]:  # type: ignore[no-untyped-def]
+    apps = {
+        "institutions": create_institutions(
+            InstitutionsSettings(), platform_settings, platform.services["institutions"]
+        )
+    }
+    return {
+        name: ServiceClient(
+            name, f"http://{name}", TEST_INTERNAL_TOKEN, transport=httpx.ASGITransport(app=app)
+        )
+        for name, app in apps.items()
+    }
+
+
+@pytest.fixture(scope="module")
+async def gateway(platform: Platform, platform_settings) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    app = create_gateway(
+        GatewaySettings(anonymous_rate_limit=10_000),
+        platform_settings,
+        platform.gateway_db,
+        service_clients(platform, platform_settings),
+    )
+    async with asgi_client(app, "http://gateway") as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def make_key(platform: Platform) -> MakeKey:
+    """Create a key straight in the gateway database and return its secret."""
+
+    async def make(role: str, org: str | None = None, **fields: object) -> str:
+        async with platform.gateway_db.sessionmaker() as session:
+            _key, secret = await ApiKeyService(session).create(
+                KeyCreate(name=f"{role} {org}", role=KeyRole(role), org=org, **fields),  # type: ignore[arg-type]
+                default_rate_limit=10_000,
+                created_by="tests",
+            )
+            await session.commit()
+        return secret
+
+    return make
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture(scope="module")
+async def keys(make_key: MakeKey) -> dict[str, dict[str, str]]:
+    """Headers for each kind of caller."""
+    return {
+        "anonymous": {},
+        "reader": bearer(await make_key("reader", "cast")),
+        "editor": bearer(await make_key("editor", "cast")),
+        "editor_other": bearer(await make_key("editor", "csae")),
+        "admin": bearer(await make_key("admin")),
+    }
