@@ -69,17 +69,25 @@ class RequestContextMiddleware:
 class BodySizeLimitMiddleware:
     """Refuses bodies over `max_bytes` with 413, by Content-Length or while streaming."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, path_limits: dict[str, int] | None = None):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        path_limits: dict[str, int] | None = None,
+        prefix_limits: dict[str, int] | None = None,
+    ):
         self.app = app
         self.max_bytes = max_bytes
-        # Longer limits for specific path suffixes (e.g. "/bulk").
+        # Larger limits for path suffixes (e.g. "/bulk") and prefixes (e.g. a library with
+        # long full texts); the largest matching limit applies.
         self.path_limits = path_limits or {}
+        self.prefix_limits = prefix_limits or {}
 
     def _limit_for(self, path: str) -> int:
-        for suffix, limit in self.path_limits.items():
-            if path.endswith(suffix):
-                return limit
-        return self.max_bytes
+        limits = [limit for suffix, limit in self.path_limits.items() if path.endswith(suffix)]
+        limits += [limit for prefix, limit in self.prefix_limits.items() if path.startswith(prefix)]
+        return max(limits, default=self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -1,0 +1,17 @@
+"""FastAPI dependencies of the experts service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.experts.service import ExpertService
+from services.kernel.app import Session
+
+
+def get_expert_service(session: Session, request: Request) -> ExpertService:
+    return ExpertService(session, request.app.state.institutions)
+
+
+ExpertServiceDep = Annotated[ExpertService, Depends(get_expert_service)]

@@ -1,0 +1,161 @@
+"""HTTP routes of the experts service (called by the gateway with the internal token)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response, status
+
+from services.experts.dependencies import ExpertServiceDep
+from services.experts.models import Expert
+from services.experts.schemas import ExpertCreate, ExpertFields, ExpertPatch, ExpertRead
+from services.kernel.concurrency import etag_for
+from services.kernel.errors import BadRequest, problem_responses
+from services.kernel.internal_auth import Actor, InternalCaller, Role, Writer
+from services.kernel.pagination import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    ListEnvelope,
+    ListMeta,
+    decode_cursor,
+    encode_cursor,
+)
+
+router = APIRouter(prefix="/experts", tags=["experts (专家库)"])
+
+Ref = Annotated[
+    str,
+    Path(description="`exp_…` ID, or an external ID: `orcid:0000-0002-1825-0097`.", max_length=120),
+]
+IfMatch = Annotated[
+    str | None, Header(description='ETag from your last GET of the record, e.g. `"v3"`.')
+]
+
+
+def _shown(record: Expert, actor: Actor) -> ExpertRead:
+    # Contact details go to every signed-in role (reader and up, and the platform itself).
+    return ExpertRead.from_record(record, include_restricted=actor.role is not Role.ANONYMOUS)
+
+
+def _read(record: Expert, actor: Actor, response: Response) -> ExpertRead:
+    response.headers["ETag"] = etag_for(record.version)
+    return _shown(record, actor)
+
+
+@router.get(
+    "",
+    response_model=ListEnvelope[ExpertRead],
+    summary="List experts in ID order (keyset paging)",
+    responses=problem_responses(400, 401, 422),
+)
+async def list_experts(
+    service: ExpertServiceDep,
+    caller: InternalCaller,
+    cursor: Annotated[
+        str | None, Query(description="`meta.next_cursor` of the previous page.")
+    ] = None,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    ids: Annotated[
+        str | None, Query(description="Comma-separated IDs to fetch at once (≤ 100).")
+    ] = None,
+) -> ListEnvelope[ExpertRead]:
+    id_list = [i.strip() for i in ids.split(",") if i.strip()] if ids is not None else None
+    if id_list is not None and len(id_list) > MAX_PAGE_SIZE:
+        raise BadRequest(f"ids: at most {MAX_PAGE_SIZE} IDs per request; split the list.")
+    after = decode_cursor(cursor).get("after") if cursor else None
+    records = await service.list(after=after, limit=page_size, ids=id_list)
+    next_cursor = (
+        encode_cursor({"after": records[-1].id})
+        if id_list is None and len(records) == page_size
+        else None
+    )
+    return ListEnvelope[ExpertRead](
+        meta=ListMeta(page_size=page_size, next_cursor=next_cursor),
+        results=[_shown(r, caller) for r in records],
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ExpertRead,
+    summary="Create an expert",
+    description="Affiliations must name existing institutions (checked with the institutions "
+    "service; 503 with Retry-After if it cannot answer, and nothing is written).",
+    responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
+)
+async def create_expert(
+    body: ExpertCreate, service: ExpertServiceDep, actor: Writer, response: Response
+) -> ExpertRead:
+    record = await service.create(body, actor)
+    response.headers["Location"] = f"/experts/{record.id}"
+    return _read(record, actor, response)
+
+
+@router.put(
+    "/sources/{source}/{external_id}",
+    response_model=ExpertRead,
+    summary="Create or replace the expert keyed by (source, external_id)",
+    description="Idempotent: sending the same body twice leaves one record and one version. "
+    "The `Zhihui-Upsert` header says `created`, `updated` or `unchanged`.",
+    responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
+)
+async def upsert_expert(
+    source: Annotated[str, Path(max_length=64)],
+    external_id: Annotated[str, Path(max_length=200)],
+    body: ExpertFields,
+    service: ExpertServiceDep,
+    actor: Writer,
+    response: Response,
+) -> ExpertRead:
+    record, result = await service.upsert(source, external_id, body, actor)
+    response.headers["Zhihui-Upsert"] = result.value
+    if result.value == "created":
+        response.status_code = status.HTTP_201_CREATED
+        response.headers["Location"] = f"/experts/{record.id}"
+    return _read(record, actor, response)
+
+
+@router.get(
+    "/{ref}",
+    response_model=ExpertRead,
+    summary="Read one expert (by ID or orcid:)",
+    description="`email` and `phone` are included for signed-in callers and left out "
+    "entirely for anonymous ones.",
+    responses=problem_responses(400, 401, 404, 410),
+)
+async def get_expert(
+    ref: Ref, service: ExpertServiceDep, caller: InternalCaller, response: Response
+) -> ExpertRead:
+    return _read(await service.get(ref), caller, response)
+
+
+@router.patch(
+    "/{ref}",
+    response_model=ExpertRead,
+    summary="Update an expert (JSON merge patch, If-Match required)",
+    responses=problem_responses(400, 401, 403, 404, 409, 410, 412, 413, 422, 428, 503),
+)
+async def patch_expert(
+    ref: Ref,
+    body: ExpertPatch,
+    service: ExpertServiceDep,
+    actor: Writer,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ExpertRead:
+    record = await service.update(ref, body.changes(), if_match, actor)
+    return _read(record, actor, response)
+
+
+@router.delete(
+    "/{ref}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete an expert (If-Match required; leaves a tombstone)",
+    responses=problem_responses(401, 403, 404, 410, 412, 428),
+)
+async def delete_expert(
+    ref: Ref, service: ExpertServiceDep, actor: Writer, if_match: IfMatch = None
+) -> Response:
+    await service.delete(ref, if_match, actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,43 @@
+"""The experts service app (`uvicorn --factory services.experts.main:create_app`)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.experts.config import ExpertsSettings
+from services.experts.endpoints import router
+from services.experts.models import ExpertChange
+from services.kernel.app import create_service_app
+from services.kernel.db import Database
+from services.kernel.http import ServiceClient
+from services.kernel.peers import close_on_shutdown
+from services.kernel.settings import PlatformSettings
+
+
+def create_app(
+    settings: ExpertsSettings | None = None,
+    platform: PlatformSettings | None = None,
+    database: Database | None = None,
+    institutions: ServiceClient | None = None,
+) -> FastAPI:
+    settings = settings or ExpertsSettings()
+    platform = platform or PlatformSettings()
+    owns_client = institutions is None
+    client = institutions or ServiceClient(
+        "institutions", settings.institutions_url, platform.internal_token.get_secret_value()
+    )
+    app = create_service_app(
+        title="智汇中国 · experts service (专家库)",
+        description="Owns expert records; internal API behind the gateway. Contact details "
+        "(email, phone) are returned to signed-in callers only and never published.",
+        settings=settings,
+        platform=platform,
+        routers=[router],
+        change_model=ExpertChange,
+        database=database,
+    )
+    app.state.institutions = client
+    if owns_client:
+        # A client passed in belongs to the caller, who closes it.
+        close_on_shutdown(app, [client])
+    return app

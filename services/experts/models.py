@@ -1,0 +1,55 @@
+"""Tables of the experts service: `experts` and its change feed `changes`."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sqlalchemy import Index, String, Text, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.kernel.changefeed import ChangeMixin
+from services.kernel.db import JSONType, new_metadata
+from services.kernel.records import RecordMixin
+
+ID_PREFIX = "exp"
+ENTITY = "expert"
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+def _live_unique(name: str, *columns: str) -> Index:
+    # Unique among live records only: a deleted record keeps its identifiers as history.
+    where = text("deleted_at IS NULL")
+    return Index(name, *columns, unique=True, postgresql_where=where, sqlite_where=where)
+
+
+class Expert(RecordMixin, Base):
+    __tablename__ = "experts"
+    __table_args__ = (
+        _live_unique("uq_experts_orcid_live", "orcid"),
+        _live_unique("uq_experts_source_external_id_live", "source", "external_id"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    name_en: Mapped[str | None] = mapped_column(String(300))
+    # Derived from `name` on every write (never sent by callers).
+    name_pinyin: Mapped[str] = mapped_column(String(1400))
+    name_initials: Mapped[str] = mapped_column(String(200), index=True)
+    title: Mapped[str | None] = mapped_column(String(100))
+    honors: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    affiliations: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    disciplines: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    research_areas: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    bio: Mapped[str | None] = mapped_column(Text)
+    orcid: Mapped[str | None] = mapped_column(String(19))
+    homepage: Mapped[str | None] = mapped_column(String(500))
+    # Restricted contact details: returned to signed-in roles only, never in the change feed.
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+
+
+class ExpertChange(ChangeMixin, Base):
+    __tablename__ = "changes"
+    feed_name: ClassVar[str] = "experts"

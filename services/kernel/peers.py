@@ -1,0 +1,61 @@
+"""References across services: which IDs a peer does not know, and closing peer clients.
+
+A peer's list endpoint answers `GET /{collection}?ids=a,b,c` with `{"meta", "results": [{"id"}]}`
+(the list-by-ids contract of every domain service); IDs missing from the results are unknown or
+deleted. A peer that is down, or answers anything but that, is a 503 and nothing is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+
+from services.kernel.http import ServiceClient
+from services.kernel.pagination import MAX_PAGE_SIZE
+
+logger = logging.getLogger("zhihui.peers")
+
+
+async def missing_ids(client: ServiceClient, collection: str, ids: Iterable[str]) -> set[str]:
+    """The IDs in `ids` that the peer's `collection` (e.g. "/experts") does not have."""
+    wanted = list(dict.fromkeys(ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), MAX_PAGE_SIZE):
+        batch = wanted[start : start + MAX_PAGE_SIZE]
+        response = await client.request("GET", collection, params={"ids": ",".join(batch)})
+        if response.status_code != 200:
+            # A 401/4xx here is a misconfiguration between services, not the caller's fault.
+            logger.error("%s answered %s to a list-by-ids call", client.name, response.status_code)
+            raise client.unavailable()
+        found.update(_result_ids(client, response.content))
+    return {i for i in wanted if i not in found}
+
+
+def _result_ids(client: ServiceClient, content: bytes) -> list[str]:
+    try:
+        body = orjson.loads(content)
+        return [str(item["id"]) for item in body["results"]]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        logger.error("%s answered a list-by-ids call with an unexpected body", client.name)
+        raise client.unavailable() from exc
+
+
+def close_on_shutdown(app: FastAPI, clients: Sequence[ServiceClient]) -> None:
+    """Close `clients` (pooled connections) when `app` shuts down, after its own lifespan."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(running: FastAPI) -> AsyncIterator[Any]:
+        try:
+            async with inner(running) as state:
+                yield state
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    app.router.lifespan_context = lifespan

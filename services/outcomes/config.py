@@ -1,0 +1,27 @@
+"""Settings of the outcomes service (`ZHIHUI_OUTCOMES_*`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.experts.config import ExpertsSettings
+from services.institutions.config import InstitutionsSettings
+from services.kernel.settings import ServiceSettings
+
+SERVICE_NAME = "outcomes"
+DEFAULT_PORT = 8103
+
+
+class OutcomesSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="ZHIHUI_OUTCOMES_", extra="ignore")
+
+    service_name: str = SERVICE_NAME
+    port: int = DEFAULT_PORT
+    # Outcomes may carry a full text of up to 2 million characters: about 6 MB of Chinese as
+    # UTF-8 JSON, so the body limit is above the kernel's 1 MiB default (this service only).
+    max_body_bytes: int = 8 * 1024 * 1024
+    # Peers whose IDs outcomes refer to (authors[].expert_id, institution_ids).
+    # By default wherever ZHIHUI_<PEER>_URL / _HOST / _PORT say the peer runs.
+    experts_url: str = Field(default_factory=lambda: ExpertsSettings().base_url)
+    institutions_url: str = Field(default_factory=lambda: InstitutionsSettings().base_url)

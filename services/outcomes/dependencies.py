@@ -1,0 +1,18 @@
+"""FastAPI dependencies of the outcomes service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.kernel.app import Session
+from services.outcomes.service import OutcomeService, Peers
+
+
+def get_outcome_service(session: Session, request: Request) -> OutcomeService:
+    peers: Peers = request.app.state.peers
+    return OutcomeService(session, peers)
+
+
+OutcomeServiceDep = Annotated[OutcomeService, Depends(get_outcome_service)]

@@ -1,0 +1,160 @@
+"""HTTP routes of the outcomes service (called by the gateway with the internal token)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response, status
+
+from services.kernel.concurrency import etag_for
+from services.kernel.errors import BadRequest, problem_responses
+from services.kernel.internal_auth import InternalCaller, Writer
+from services.kernel.pagination import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    ListEnvelope,
+    ListMeta,
+    decode_cursor,
+    encode_cursor,
+)
+from services.outcomes.dependencies import OutcomeServiceDep
+from services.outcomes.models import Outcome
+from services.outcomes.schemas import (
+    OutcomeCreate,
+    OutcomeFields,
+    OutcomePatch,
+    OutcomeRead,
+    OutcomeSummary,
+)
+
+router = APIRouter(prefix="/outcomes", tags=["outcomes (成果库)"])
+
+# `:path` because a DOI always contains a slash (doi:10.1234/abc).
+Ref = Annotated[
+    str,
+    Path(description="`out_…` ID, or a DOI: `doi:10.1234/abc`.", max_length=400),
+]
+IfMatch = Annotated[
+    str | None, Header(description='ETag from your last GET of the record, e.g. `"v3"`.')
+]
+
+
+def _read(record: Outcome, response: Response) -> OutcomeRead:
+    response.headers["ETag"] = etag_for(record.version)
+    return OutcomeRead.model_validate(record)
+
+
+@router.get(
+    "",
+    response_model=ListEnvelope[OutcomeSummary],
+    summary="List the outcomes the caller may see, in ID order (keyset paging; no full texts)",
+    responses=problem_responses(400, 401, 422),
+)
+async def list_outcomes(
+    service: OutcomeServiceDep,
+    caller: InternalCaller,
+    cursor: Annotated[
+        str | None, Query(description="`meta.next_cursor` of the previous page.")
+    ] = None,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    ids: Annotated[
+        str | None, Query(description="Comma-separated IDs to fetch at once (≤ 100).")
+    ] = None,
+) -> ListEnvelope[OutcomeSummary]:
+    id_list = [i.strip() for i in ids.split(",") if i.strip()] if ids is not None else None
+    if id_list is not None and len(id_list) > MAX_PAGE_SIZE:
+        raise BadRequest(f"ids: at most {MAX_PAGE_SIZE} IDs per request; split the list.")
+    after = decode_cursor(cursor).get("after") if cursor else None
+    records = await service.list(caller, after=after, limit=page_size, ids=id_list)
+    next_cursor = (
+        encode_cursor({"after": records[-1].id})
+        if id_list is None and len(records) == page_size
+        else None
+    )
+    return ListEnvelope[OutcomeSummary](
+        meta=ListMeta(page_size=page_size, next_cursor=next_cursor),
+        results=[OutcomeSummary.model_validate(r) for r in records],
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OutcomeRead,
+    summary="Create an outcome",
+    responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
+)
+async def create_outcome(
+    body: OutcomeCreate, service: OutcomeServiceDep, actor: Writer, response: Response
+) -> OutcomeRead:
+    record = await service.create(body, actor)
+    response.headers["Location"] = f"/outcomes/{record.id}"
+    return _read(record, response)
+
+
+@router.put(
+    "/sources/{source}/{external_id}",
+    response_model=OutcomeRead,
+    summary="Create or replace the outcome keyed by (source, external_id)",
+    description="Idempotent: sending the same body twice leaves one record and one version. "
+    "The `Zhihui-Upsert` header says `created`, `updated` or `unchanged`.",
+    responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
+)
+async def upsert_outcome(
+    source: Annotated[str, Path(max_length=64)],
+    external_id: Annotated[str, Path(max_length=200)],
+    body: OutcomeFields,
+    service: OutcomeServiceDep,
+    actor: Writer,
+    response: Response,
+) -> OutcomeRead:
+    record, result = await service.upsert(source, external_id, body, actor)
+    response.headers["Zhihui-Upsert"] = result.value
+    if result.value == "created":
+        response.status_code = status.HTTP_201_CREATED
+        response.headers["Location"] = f"/outcomes/{record.id}"
+    return _read(record, response)
+
+
+@router.get(
+    "/{ref:path}",
+    response_model=OutcomeRead,
+    summary="Read one outcome (by ID or doi:), if the caller may see it",
+    description="A record the caller may not see is a 404, like one that does not exist.",
+    responses=problem_responses(400, 401, 404, 410),
+)
+async def get_outcome(
+    ref: Ref, service: OutcomeServiceDep, caller: InternalCaller, response: Response
+) -> OutcomeRead:
+    return _read(await service.get(ref, caller), response)
+
+
+@router.patch(
+    "/{ref:path}",
+    response_model=OutcomeRead,
+    summary="Update an outcome (JSON merge patch, If-Match required)",
+    responses=problem_responses(400, 401, 403, 404, 409, 410, 412, 413, 422, 428, 503),
+)
+async def patch_outcome(
+    ref: Ref,
+    body: OutcomePatch,
+    service: OutcomeServiceDep,
+    actor: Writer,
+    response: Response,
+    if_match: IfMatch = None,
+) -> OutcomeRead:
+    record = await service.update(ref, body.changes(), if_match, actor)
+    return _read(record, response)
+
+
+@router.delete(
+    "/{ref:path}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete an outcome (If-Match required; leaves a tombstone)",
+    responses=problem_responses(401, 403, 404, 410, 412, 428),
+)
+async def delete_outcome(
+    ref: Ref, service: OutcomeServiceDep, actor: Writer, if_match: IfMatch = None
+) -> Response:
+    await service.delete(ref, if_match, actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,50 @@
+"""The outcomes service app (`uvicorn --factory services.outcomes.main:create_app`)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.kernel.app import create_service_app
+from services.kernel.db import Database
+from services.kernel.http import ServiceClient
+from services.kernel.peers import close_on_shutdown
+from services.kernel.settings import PlatformSettings
+from services.outcomes.config import OutcomesSettings
+from services.outcomes.endpoints import router
+from services.outcomes.models import OutcomeChange
+from services.outcomes.service import Peers
+
+
+def create_app(
+    settings: OutcomesSettings | None = None,
+    platform: PlatformSettings | None = None,
+    database: Database | None = None,
+    *,
+    experts: ServiceClient | None = None,
+    institutions: ServiceClient | None = None,
+) -> FastAPI:
+    """The app; `experts` and `institutions` default to clients built from the settings."""
+    settings = settings or OutcomesSettings()
+    platform = platform or PlatformSettings()
+    token = platform.internal_token.get_secret_value()
+    owned: list[ServiceClient] = []
+    if experts is None:
+        experts = ServiceClient("experts", settings.experts_url, token)
+        owned.append(experts)
+    if institutions is None:
+        institutions = ServiceClient("institutions", settings.institutions_url, token)
+        owned.append(institutions)
+    app = create_service_app(
+        title="智汇中国 · outcomes service (成果库)",
+        description="Owns outcome records (reports, policy briefs, 内参, papers, books); "
+        "internal API behind the gateway.",
+        settings=settings,
+        platform=platform,
+        routers=[router],
+        change_model=OutcomeChange,
+        database=database,
+    )
+    app.state.peers = Peers(experts=experts, institutions=institutions)
+    # Clients passed in belong to the caller; only the ones made here are closed here.
+    close_on_shutdown(app, owned)
+    return app

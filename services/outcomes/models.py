@@ -1,0 +1,62 @@
+"""Tables of the outcomes service: `outcomes` and its change feed `changes`."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+
+from sqlalchemy import Date, Index, Integer, String, Text, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.kernel.changefeed import ChangeMixin
+from services.kernel.db import JSONType, new_metadata
+from services.kernel.records import RecordMixin
+
+ID_PREFIX = "out"
+ENTITY = "outcome"
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+def _live_unique(name: str, *columns: str) -> Index:
+    # Unique among live records only: a deleted record keeps its identifiers as history.
+    where = text("deleted_at IS NULL")
+    return Index(name, *columns, unique=True, postgresql_where=where, sqlite_where=where)
+
+
+class Outcome(RecordMixin, Base):
+    __tablename__ = "outcomes"
+    __table_args__ = (
+        _live_unique("uq_outcomes_doi_live", "doi"),
+        _live_unique("uq_outcomes_source_external_id_live", "source", "external_id"),
+    )
+
+    title: Mapped[str] = mapped_column(String(500))
+    abstract: Mapped[str | None] = mapped_column(Text)
+    # Up to 2 M characters: deferred with raiseload so lists never drag bodies along; the
+    # repository loads it explicitly for single-record reads and writes.
+    full_text: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_raiseload=True)
+    # Stored on write so lists can say how long the body is without reading it.
+    full_text_length: Mapped[int | None] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    series: Mapped[str | None] = mapped_column(String(200))
+    # [{"expert_id", "name", "order", "affiliation"}], sorted by order.
+    authors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    institution_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # The first day of the period given; `published_precision` says whether that was a
+    # year ("2021"), a month ("2021-05") or a day.
+    published_on: Mapped[date | None] = mapped_column(Date, index=True)
+    published_precision: Mapped[str | None] = mapped_column(String(8))
+    keywords: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    disciplines: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    language: Mapped[str] = mapped_column(String(2), default="zh")
+    visibility: Mapped[str] = mapped_column(String(16), index=True)
+    doi: Mapped[str | None] = mapped_column(String(300))
+    url: Mapped[str | None] = mapped_column(String(500))
+
+
+class OutcomeChange(ChangeMixin, Base):
+    __tablename__ = "changes"
+    feed_name: ClassVar[str] = "outcomes"
