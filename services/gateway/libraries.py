@@ -7,13 +7,32 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from services.experts import schemas as expert_schemas
 from services.gateway.proxy import RecordShaper
 from services.institutions import schemas as institution_schemas
-from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import Actor, Role
+from services.kernel.visibility import can_see
+from services.outcomes import schemas as outcome_schemas
+
+MIB = 1024 * 1024
 
 
 def shape_public_record(_actor: Actor, record: dict[str, Any]) -> dict[str, Any] | None:
     """Libraries whose records are all public and carry no restricted fields."""
+    return record
+
+
+def shape_expert(actor: Actor, record: dict[str, Any]) -> dict[str, Any] | None:
+    """Experts are public; their contact details only for reader keys and above."""
+    if actor.role is Role.ANONYMOUS:
+        return {k: v for k, v in record.items() if k not in expert_schemas.RESTRICTED_FIELDS}
+    return record
+
+
+def shape_outcome(actor: Actor, record: dict[str, Any]) -> dict[str, Any] | None:
+    """Outcomes carry their own visibility: an invisible one does not exist for the caller."""
+    if not can_see(actor, str(record.get("visibility")), record.get("owner_org")):
+        return None
     return record
 
 
@@ -28,9 +47,13 @@ class Library:
     patch_schema: type[BaseModel]
     upsert_schema: type[BaseModel]
     shape: RecordShaper
+    # Schema of one list entry (a summary may leave out long fields).
+    list_schema: type[BaseModel] | None = None
     # Whether a record's visibility must be checked before a write is forwarded.
     has_visibility: bool = False
     external_ids: str = ""
+    # Largest request body accepted on this library's routes.
+    max_body_bytes: int = 1 * MIB
 
 
 INSTITUTIONS = Library(
@@ -46,4 +69,33 @@ INSTITUTIONS = Library(
     external_ids="`ror:03cve4549`, `uscc:12100000400000624D`",
 )
 
-LIBRARIES: tuple[Library, ...] = (INSTITUTIONS,)
+EXPERTS = Library(
+    name="experts",
+    label="专家库",
+    service="experts",
+    id_prefix="exp",
+    read_schema=expert_schemas.ExpertRead,
+    create_schema=expert_schemas.ExpertCreate,
+    patch_schema=expert_schemas.ExpertPatch,
+    upsert_schema=expert_schemas.ExpertFields,
+    shape=shape_expert,
+    external_ids="`orcid:0000-0002-1825-0097`",
+)
+
+OUTCOMES = Library(
+    name="outcomes",
+    label="成果库",
+    service="outcomes",
+    id_prefix="out",
+    read_schema=outcome_schemas.OutcomeRead,
+    create_schema=outcome_schemas.OutcomeCreate,
+    patch_schema=outcome_schemas.OutcomePatch,
+    upsert_schema=outcome_schemas.OutcomeFields,
+    shape=shape_outcome,
+    list_schema=outcome_schemas.OutcomeSummary,
+    has_visibility=True,
+    external_ids="`doi:10.1234/abc`",
+    max_body_bytes=8 * MIB,  # full texts such as a 政府工作报告
+)
+
+LIBRARIES: tuple[Library, ...] = (INSTITUTIONS, EXPERTS, OUTCOMES)

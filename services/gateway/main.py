@@ -124,6 +124,7 @@ def create_app(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         path_limits={"/bulk": 16 * settings.max_body_bytes},
+        prefix_limits={f"/api/v1/{lib.name}": lib.max_body_bytes for lib in LIBRARIES},
     )
     app.add_middleware(
         CORSMiddleware,

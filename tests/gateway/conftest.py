@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from services.experts.config import ExpertsSettings
+from services.experts.main import create_app as create_experts
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app as create_gateway
 from services.gateway.schemas import KeyCreate, KeyRole
@@ -16,6 +18,8 @@ from services.institutions.config import InstitutionsSettings
 from services.institutions.main import create_app as create_institutions
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
+from services.outcomes.config import OutcomesSettings
+from services.outcomes.main import create_app as create_outcomes
 from services.registry import service_named
 from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
 
@@ -32,22 +36,42 @@ class Platform:
 async def platform(database_factory) -> Platform:  # type: ignore[no-untyped-def]
     return Platform(
         gateway_db=await database_factory(service_named("gateway")),
-        services={"institutions": await database_factory(service_named("institutions"))},
+        services={
+            name: await database_factory(service_named(name))
+            for name in ("institutions", "experts", "outcomes")
+        },
     )
 
 
+def _client(name: str, app: object) -> ServiceClient:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    return ServiceClient(name, f"http://{name}", TEST_INTERNAL_TOKEN, transport=transport)
+
+
 def service_clients(platform: Platform, platform_settings) -> dict[str, ServiceClient]:  # type: ignore[no-untyped-def]
-    apps = {
-        "institutions": create_institutions(
-            InstitutionsSettings(), platform_settings, platform.services["institutions"]
-        )
-    }
-    return {
-        name: ServiceClient(
-            name, f"http://{name}", TEST_INTERNAL_TOKEN, transport=httpx.ASGITransport(app=app)
-        )
-        for name, app in apps.items()
-    }
+    """Each service app on its own database, wired to its peers as in production."""
+    databases = platform.services
+    institutions = _client(
+        "institutions",
+        create_institutions(InstitutionsSettings(), platform_settings, databases["institutions"]),
+    )
+    experts = _client(
+        "experts",
+        create_experts(
+            ExpertsSettings(), platform_settings, databases["experts"], institutions=institutions
+        ),
+    )
+    outcomes = _client(
+        "outcomes",
+        create_outcomes(
+            OutcomesSettings(),
+            platform_settings,
+            databases["outcomes"],
+            experts=experts,
+            institutions=institutions,
+        ),
+    )
+    return {"institutions": institutions, "experts": experts, "outcomes": outcomes}
 
 
 @pytest.fixture(scope="module")

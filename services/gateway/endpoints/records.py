@@ -7,14 +7,20 @@ real body types, which are chosen at runtime.
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Request, Response, status
+import orjson
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from services.gateway.auth import Caller, WriterCaller
 from services.gateway.dependencies import ProxyDep
 from services.gateway.libraries import Library
 from services.gateway.proxy import relay, relay_record
-from services.kernel.errors import problem_responses
+from services.kernel.errors import BadRequest, FieldError, problem_responses
 from services.kernel.internal_auth import Actor
+from services.kernel.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListEnvelope
+
+# The list grammar of API.md that the search index will serve ([search]); until then a list
+# pages through the library in ID order and says so instead of ignoring the parameter.
+_SEARCH_PARAMETERS = ("q", "filter", "sort", "facets", "page", "select")
 
 IfMatch = Annotated[
     str | None, Header(description='ETag from your last GET of the record, e.g. `"v3"`.')
@@ -42,6 +48,40 @@ def library_router(library: Library) -> APIRouter:
         if library.has_visibility:
             upstream = await proxy.send(service, "GET", f"/{library.name}/{ref}", actor)
             relay_record(upstream, request.url.path, actor, library.shape)
+
+    @router.get(
+        "",
+        response_model=ListEnvelope[library.list_schema or library.read_schema],
+        summary=f"List records ({library.label}) in ID order, cursor paging",
+        description="Follow `meta.next_cursor` until it is null. Only records the caller may "
+        "see are listed.",
+        responses=problem_responses(400, 401, 429, 503),
+    )
+    async def list_records(
+        request: Request,
+        proxy: ProxyDep,
+        actor: Caller,
+        cursor: Annotated[
+            str | None, Query(description="`meta.next_cursor` of the last page.")
+        ] = None,
+        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    ) -> Response:
+        unsupported = [p for p in _SEARCH_PARAMETERS if p in request.query_params]
+        if unsupported:
+            raise BadRequest(
+                f"{', '.join(unsupported)}: full-text search, filters, sorting and facets are "
+                "served by the search index, which this deployment does not have yet; page with "
+                "`cursor` and `page_size`.",
+                errors=[FieldError(("query", p), "not supported yet") for p in unsupported],
+            )
+        params = {"page_size": page_size, **({"cursor": cursor} if cursor else {})}
+        upstream = await proxy.send(service, "GET", f"/{library.name}", actor, params=params)
+        if upstream.status_code != 200:
+            return relay(upstream, request.url.path)
+        page = orjson.loads(upstream.content)
+        shaped = (library.shape(actor, record) for record in page["results"])
+        page["results"] = [record for record in shaped if record is not None]
+        return Response(orjson.dumps(page), media_type="application/json")
 
     @router.get(
         "/{ref}",

