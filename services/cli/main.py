@@ -71,7 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the whole platform locally (embedded default unless URLs are configured)."""
-    return run_up(args.data_dir)
+    return run_up(args.data_dir, sample_data=args.sample_data)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start every service locally until Ctrl-C")
     up.add_argument("--data-dir", type=Path, help="where SQLite files and logs live")
+    up.add_argument(
+        "--sample-data", action="store_true", help="load a small real sample (safe to repeat)"
+    )
     up.set_defaults(func=cmd_up)
 
     add_keys_parser(sub)

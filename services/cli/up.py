@@ -16,9 +16,10 @@ from types import FrameType
 import httpx
 
 from services.cli import migrations
+from services.cli.samples import create_loader_key, load_sample_data, revoke_key
 from services.kernel.db import Database
 from services.kernel.settings import PlatformSettings
-from services.registry import COMPONENTS, ServiceSpec
+from services.registry import COMPONENTS, GATEWAY, ServiceSpec
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -113,7 +114,20 @@ def _tail(path: Path, lines: int = 20) -> str:
         return ""
 
 
-def run_up(data_dir: Path | None = None) -> int:
+async def _load_samples(platform: PlatformSettings, gateway_url: str) -> dict[str, int]:
+    settings = GATEWAY.settings()
+    database = Database(settings.resolved_database_url(platform), schema=settings.resolved_schema())
+    try:
+        key_id, secret = await create_loader_key(database)
+        try:
+            return await load_sample_data(gateway_url, secret)
+        finally:
+            await revoke_key(database, key_id)
+    finally:
+        await database.dispose()
+
+
+def run_up(data_dir: Path | None = None, *, sample_data: bool = False) -> int:
     """Migrate, start every service, wait until ready, print URLs, stop all on Ctrl-C."""
     if data_dir is not None:
         os.environ["ZHIHUI_DATA_DIR"] = str(data_dir)
@@ -147,6 +161,10 @@ def run_up(data_dir: Path | None = None) -> int:
             return 1
         for item in running:
             print(f"  {item.spec.name:<14} {item.spec.label:<6} {item.url}", flush=True)
+        if sample_data:
+            counts = asyncio.run(_load_samples(platform, GATEWAY.settings().base_url))
+            print("sample data: " + ", ".join(f"{n} {k}" for k, n in counts.items()), flush=True)
+        print(f"API docs: {GATEWAY.settings().base_url}/docs", flush=True)
         print(f"ready; logs in {log_dir}; press Ctrl-C to stop", flush=True)
         while not stopping:
             for item in running:

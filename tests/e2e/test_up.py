@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from services.kernel.settings import DEFAULT_INTERNAL_TOKEN
-from services.registry import SERVICES
+from services.registry import COMPONENTS
 
 START_TIMEOUT = 90.0
 
@@ -43,7 +43,7 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> 
 
 
 def test_up_starts_all_services_serves_and_stops_cleanly(tmp_path: Path) -> None:
-    ports = {spec.name: _free_port() for spec in SERVICES}
+    ports = {spec.name: _free_port() for spec in COMPONENTS}
     env = {
         k: v
         for k, v in os.environ.items()
@@ -51,7 +51,15 @@ def test_up_starts_all_services_serves_and_stops_cleanly(tmp_path: Path) -> None
     }
     env.update({f"ZHIHUI_{name.upper()}_PORT": str(port) for name, port in ports.items()})
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "up", "--data-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "services.cli.main",
+            "up",
+            "--data-dir",
+            str(tmp_path),
+            "--sample-data",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -72,6 +80,19 @@ def test_up_starts_all_services_serves_and_stops_cleanly(tmp_path: Path) -> None
         assert read.json()["name"] == "中国科学技术协会"
         log = (tmp_path / "logs" / "institutions.log").read_text()
         assert created.headers["x-request-id"] in log  # JSON access log carries the request id
+
+        # The public door: the sample data is there, listed through the gateway.
+        assert any("sample data: 48 institutions, 24 experts, 40 outcomes" in ln for ln in output)
+        gateway = f"http://127.0.0.1:{ports['gateway']}"
+        listed = httpx.get(f"{gateway}/api/v1/institutions", params={"page_size": 100}, timeout=10)
+        assert listed.status_code == 200
+        names = {r["name"] for r in listed.json()["results"]}
+        assert {"北京大学", "清华大学", "中国科学技术协会"} <= names
+        assert listed.headers["x-ratelimit-limit"]
+        outcomes = httpx.get(f"{gateway}/api/v1/outcomes", timeout=10).json()["results"]
+        assert outcomes and all(o["visibility"] == "public" for o in outcomes)
+        docs = httpx.get(f"{gateway}/openapi.json", timeout=10).json()
+        assert "/api/v1/experts/{ref}" in docs["paths"]
     finally:
         process.send_signal(signal.SIGINT)
         remaining, _ = process.communicate(timeout=30)
