@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import MetaData
 
+from services.datasets.config import DatasetsSettings
+from services.datasets.models import Base as DatasetsBase
 from services.experts.config import ExpertsSettings
 from services.experts.models import Base as ExpertsBase
 from services.gateway.config import GatewaySettings
@@ -49,6 +51,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
         settings=OutcomesSettings,
         metadata=OutcomesBase.metadata,
         app_factory="services.outcomes.main:create_app",
+    ),
+    ServiceSpec(
+        name="datasets",
+        label="特色数据库",
+        settings=DatasetsSettings,
+        metadata=DatasetsBase.metadata,
+        app_factory="services.datasets.main:create_app",
     ),
 )
 

@@ -1,0 +1,30 @@
+"""FastAPI dependencies of the datasets service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.datasets.references import ReferenceChecker
+from services.datasets.service import DatasetService, RecordService
+from services.kernel.app import Session
+
+
+def get_references(request: Request) -> ReferenceChecker:
+    return request.app.state.references
+
+
+References = Annotated[ReferenceChecker, Depends(get_references)]
+
+
+def get_dataset_service(session: Session, references: References) -> DatasetService:
+    return DatasetService(session, references)
+
+
+def get_record_service(session: Session, references: References) -> RecordService:
+    return RecordService(session, references)
+
+
+DatasetServiceDep = Annotated[DatasetService, Depends(get_dataset_service)]
+RecordServiceDep = Annotated[RecordService, Depends(get_record_service)]

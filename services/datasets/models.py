@@ -1,0 +1,64 @@
+"""Tables of the datasets service: `datasets` (definitions), `dataset_records`, `changes`."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.kernel.changefeed import ChangeMixin
+from services.kernel.db import JSONType, new_metadata
+from services.kernel.records import RecordMixin
+
+DATASET_ID_PREFIX = "dst"
+RECORD_ID_PREFIX = "dsr"
+DATASET_ENTITY = "dataset"
+RECORD_ENTITY = "dataset_record"
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+def _live_unique(name: str, *columns: str) -> Index:
+    # Unique among live rows only: a deleted dataset or record keeps its keys as history.
+    where = text("deleted_at IS NULL")
+    return Index(name, *columns, unique=True, postgresql_where=where, sqlite_where=where)
+
+
+class Dataset(RecordMixin, Base):
+    """A special database's definition; records point at its `id`, URLs name its `slug`."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (_live_unique("uq_datasets_slug_live", "slug"),)
+
+    slug: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    visibility: Mapped[str] = mapped_column(String(16))
+    # The field definitions as API.md shows them (list of objects), validated by schemas.py.
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    title_field: Mapped[str] = mapped_column(String(64))
+
+
+class DatasetRecord(RecordMixin, Base):
+    __tablename__ = "dataset_records"
+    __table_args__ = (
+        _live_unique(
+            "uq_dataset_records_dataset_id_source_external_id_live",
+            "dataset_id",
+            "source",
+            "external_id",
+        ),
+    )
+
+    dataset_id: Mapped[str] = mapped_column(String(32), ForeignKey("datasets.id"), index=True)
+    # Typed values keyed by field name; absent fields are left out (never stored as null).
+    values: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class DatasetChange(ChangeMixin, Base):
+    __tablename__ = "changes"
+    feed_name: ClassVar[str] = "datasets"

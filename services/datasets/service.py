@@ -1,0 +1,574 @@
+"""Business rules of special databases; flushes, never commits (the request does)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.datasets.compatibility import DefinitionChange, Incompatibilities
+from services.datasets.documents import (
+    DatasetView,
+    dataset_document,
+    parse_fields,
+    record_content,
+    record_document,
+)
+from services.datasets.exceptions import (
+    DatasetDeleted,
+    DatasetNotFound,
+    DuplicateExternalId,
+    DuplicateSlug,
+    IncompatibleDefinition,
+    InvalidValues,
+    RecordDeleted,
+    RecordNotFound,
+    SlugIsPermanent,
+)
+from services.datasets.models import (
+    DATASET_ENTITY,
+    DATASET_ID_PREFIX,
+    RECORD_ENTITY,
+    RECORD_ID_PREFIX,
+    Dataset,
+    DatasetChange,
+    DatasetRecord,
+)
+from services.datasets.references import ReferenceChecker
+from services.datasets.repository import DatasetRepository, Lock, RecordRepository
+from services.datasets.schemas import (
+    DATASET_WRITABLE_FIELDS,
+    RECORD_WRITABLE_FIELDS,
+    DatasetFields,
+    RecordFields,
+    Visibility,
+)
+from services.datasets.values import canonical, references, short, validate_values
+from services.kernel.changefeed import record_change
+from services.kernel.concurrency import expected_version, raise_stale
+from services.kernel.db import utcnow
+from services.kernel.errors import Conflict, FieldError, validation_failed
+from services.kernel.ids import new_id
+from services.kernel.internal_auth import Actor, Role
+from services.kernel.merge_patch import apply_merge_patch
+from services.kernel.ownership import (
+    UpsertResult,
+    ensure_may_hand_over,
+    ensure_may_write,
+    owner_for_create,
+)
+
+# Records an import looks up at once (also bounds the size of one IN list).
+UPSERT_BATCH = 500
+
+# Definition attributes that a record's values or its search document depend on.
+_RECORD_SHAPING = frozenset({"fields", "title_field", "visibility"})
+
+
+def may_read(visibility: str, owner_org: str, actor: Actor) -> bool:
+    """DESIGN.md roles: public for all; partner for keys; internal for its own organisation."""
+    if actor.role in (Role.ADMIN, Role.SERVICE) or visibility == Visibility.PUBLIC:
+        return True
+    if actor.role not in (Role.READER, Role.EDITOR):
+        return False
+    return visibility == Visibility.PARTNER or actor.org == owner_org
+
+
+def may_see_restricted(record_owner: str, actor: Actor) -> bool:
+    """Restricted values (contact details): admins and the owning organisation's editors."""
+    return actor.may_write(record_owner)
+
+
+class DatasetService:
+    """Dataset definitions: define, change (checked against stored records), delete."""
+
+    def __init__(self, session: AsyncSession, references: ReferenceChecker) -> None:
+        self.session = session
+        self.repo = DatasetRepository(session)
+        self.records = RecordRepository(session)
+        self.references = references
+
+    # reads
+
+    async def get(self, slug: str, actor: Actor, *, lock: Lock = None) -> Dataset:
+        """A live dataset the caller may see; 404 if unknown or hidden, 410 if deleted."""
+        dataset = await self.repo.get_live_by_slug(slug, lock=lock)
+        if dataset is None:
+            if await self.repo.was_deleted(slug):
+                raise DatasetDeleted(slug)
+            raise DatasetNotFound(slug)
+        if not may_read(dataset.visibility, dataset.owner_org, actor):
+            raise DatasetNotFound(slug)  # hidden datasets are not admitted to exist
+        return dataset
+
+    async def list(
+        self, actor: Actor, *, after: str | None, limit: int
+    ) -> tuple[list[Dataset], str | None]:
+        """The visible datasets of one page by slug, and the slug to continue after (if any)."""
+        page = await self.repo.list_after_slug(after, limit)
+        visible = [d for d in page if may_read(d.visibility, d.owner_org, actor)]
+        return visible, page[-1].slug if len(page) == limit else None
+
+    async def record_counts(self, datasets: Sequence[Dataset]) -> dict[str, int]:
+        return await self.records.count_by_dataset([d.id for d in datasets])
+
+    # writes (admins only; the route checks the role)
+
+    async def create(self, data: DatasetFields, actor: Actor) -> Dataset:
+        values = data.model_dump(mode="json")
+        values["owner_org"] = owner_for_create(values.get("owner_org"), actor)
+        existing = await self.repo.get_live_by(slug=data.slug)
+        if existing is not None:
+            raise DuplicateSlug(data.slug, existing.id)
+        now = utcnow()
+        dataset = Dataset(
+            id=new_id(DATASET_ID_PREFIX), version=1, created_at=now, updated_at=now, **values
+        )
+        await self.repo.add(dataset)
+        await self._publish(dataset)
+        return dataset
+
+    async def update(
+        self,
+        slug: str,
+        patch: dict[str, Any],
+        if_match: str | None,
+        actor: Actor,
+        *,
+        drop_removed_fields: bool = False,
+    ) -> tuple[Dataset, int]:
+        """Apply a merge patch; migrate the records it affects or refuse. (dataset, migrated)."""
+        dataset = await self.get(slug, actor, lock="update")
+        expected = expected_version(if_match, dataset.version)
+        current = {name: getattr(dataset, name) for name in DATASET_WRITABLE_FIELDS}
+        try:
+            data = DatasetFields.model_validate(apply_merge_patch(current, patch))
+        except ValidationError as exc:
+            raise validation_failed(exc) from exc
+        if data.slug != dataset.slug:
+            raise SlugIsPermanent()
+        values = data.model_dump(mode="json")
+        values["owner_org"] = values["owner_org"] or dataset.owner_org
+        ensure_may_hand_over(dataset.owner_org, values["owner_org"], actor)
+        changed = {
+            k: v for k, v in values.items() if canonical(getattr(dataset, k)) != canonical(v)
+        }
+        if not changed:
+            return dataset, 0  # nothing to write: no new version, no change-feed entry
+        old_view = DatasetView.of(dataset)
+        new_view = DatasetView(
+            id=dataset.id,
+            slug=dataset.slug,
+            visibility=values["visibility"],
+            title_field=values["title_field"],
+            fields=tuple(parse_fields(values["fields"])),
+        )
+        migrations = (
+            await self._plan_migration(
+                dataset.id, old_view, new_view, drop_removed=drop_removed_fields
+            )
+            if changed.keys() & _RECORD_SHAPING
+            else []
+        )
+        now = utcnow()
+        if not await self.repo.update_if_version(
+            dataset.id, expected, {**changed, "updated_at": now}
+        ):
+            raise_stale(await self._current_version(dataset.id))
+        refreshed = await self.get(slug, actor)
+        for row, new_values in migrations:
+            if not await self.records.update_if_version(
+                row.id, row.version, {"values": new_values, "updated_at": now}
+            ):
+                raise Conflict(f"Record {row.id} changed during the migration; retry.")
+        # Feed: the definition first, so the indexer maps fields before it sees the records.
+        await self._publish(refreshed)
+        for row, new_values in migrations:
+            migrated = _Migrated(row.id, row.owner_org, row.version + 1, row.created_at, now)
+            await record_change(
+                self.session,
+                DatasetChange,
+                entity=RECORD_ENTITY,
+                record_id=row.id,
+                op="upsert",
+                version=migrated.version,
+                document=record_document(migrated, new_values, new_view),
+            )
+        return refreshed, len(migrations)
+
+    async def delete(self, slug: str, if_match: str | None, actor: Actor) -> int:
+        """Soft-delete the dataset and every record in it, each with a tombstone; how many."""
+        dataset = await self.get(slug, actor, lock="update")
+        expected = expected_version(if_match, dataset.version)
+        rows = [(row.id, row.version) async for row in self.records.iter_live_rows(dataset.id)]
+        now = utcnow()
+        if not await self.repo.update_if_version(
+            dataset.id, expected, {"deleted_at": now, "updated_at": now}
+        ):
+            raise_stale(await self._current_version(dataset.id))
+        await self.records.soft_delete_all(dataset.id, now)
+        for record_id, version in rows:
+            await record_change(
+                self.session,
+                DatasetChange,
+                entity=RECORD_ENTITY,
+                record_id=record_id,
+                op="delete",
+                version=version + 1,
+                document=None,
+            )
+        await record_change(
+            self.session,
+            DatasetChange,
+            entity=DATASET_ENTITY,
+            record_id=dataset.id,
+            op="delete",
+            version=expected + 1,
+            document=None,
+        )
+        return len(rows)
+
+    # rules
+
+    async def _plan_migration(
+        self, dataset_id: str, old: DatasetView, new: DatasetView, *, drop_removed: bool
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        """Records whose values or document the new definition changes, with their new values.
+
+        Refuses (409, nothing written) if any stored record would not fit the new definition.
+        """
+        change = DefinitionChange(old.fields, new.fields, drop_removed=drop_removed)
+        problems = Incompatibilities()
+        pending: list[tuple[Any, dict[str, Any]]] = []
+        new_refs: dict[str, dict[str, list[tuple[str, str]]]] = {}
+        async for row in self.records.iter_live_rows(dataset_id):
+            stored = dict(row.values or {})
+            new_values, failures = change.migrate(stored)
+            for field_name, problem in failures:
+                problems.add(field_name, problem.kind, row.id, problem.message)
+            if failures:
+                continue
+            for field_name, ref_id in change.new_references(new_values):
+                library = next(f.library for f in new.fields if f.name == field_name)
+                assert library is not None
+                new_refs.setdefault(library, {}).setdefault(ref_id, []).append((field_name, row.id))
+            if canonical(new_values) != canonical(stored) or canonical(
+                record_content(new_values, new, row.owner_org)
+            ) != canonical(record_content(stored, old, row.owner_org)):
+                pending.append((row, new_values))
+        for library, by_id in new_refs.items():
+            for ref_id in sorted(await self.references.missing(library, by_id)):
+                for field_name, record_id in by_id[ref_id]:
+                    problems.add(field_name, "unknown_reference", record_id, short(ref_id))
+        if problems:
+            raise IncompatibleDefinition(problems.errors())
+        return pending
+
+    async def _publish(self, dataset: Dataset) -> None:
+        await record_change(
+            self.session,
+            DatasetChange,
+            entity=DATASET_ENTITY,
+            record_id=dataset.id,
+            op="upsert",
+            version=dataset.version,
+            document=dataset_document(dataset),
+        )
+
+    async def _current_version(self, dataset_id: str) -> int:
+        dataset = await self.repo.get(dataset_id, include_deleted=True)
+        return dataset.version if dataset else 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Migrated:
+    """A record's metadata after a migration, for its change-feed document."""
+
+    id: str
+    owner_org: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class RecordService:
+    """Records of one dataset: validated against its definition, owned by an organisation."""
+
+    def __init__(self, session: AsyncSession, references: ReferenceChecker) -> None:
+        self.session = session
+        self.repo = RecordRepository(session)
+        self.datasets = DatasetService(session, references)
+        self.references = references
+
+    # reads
+
+    async def get(self, slug: str, record_id: str, actor: Actor) -> tuple[Dataset, DatasetRecord]:
+        dataset = await self.datasets.get(slug, actor)
+        return dataset, await self._record(dataset, record_id)
+
+    async def list(
+        self,
+        slug: str,
+        actor: Actor,
+        *,
+        after: str | None,
+        limit: int,
+        ids: Sequence[str] | None = None,
+    ) -> tuple[Dataset, Sequence[DatasetRecord]]:
+        dataset = await self.datasets.get(slug, actor)
+        if ids is not None:
+            return dataset, await self.repo.list_by_ids(dataset.id, ids)
+        return dataset, await self.repo.list_in(dataset.id, after=after, limit=limit)
+
+    # writes
+
+    async def create(
+        self, slug: str, data: RecordFields, actor: Actor
+    ) -> tuple[Dataset, DatasetRecord]:
+        dataset = await self.datasets.get(slug, actor, lock="share")
+        return dataset, await self._create(dataset, DatasetView.of(dataset), data, actor)
+
+    async def update(
+        self, slug: str, record_id: str, patch: dict[str, Any], if_match: str | None, actor: Actor
+    ) -> tuple[Dataset, DatasetRecord]:
+        """Apply a JSON merge patch (values merge field by field), only if the ETag is current."""
+        dataset = await self.datasets.get(slug, actor, lock="share")
+        record = await self._record(dataset, record_id)
+        ensure_may_write(record.owner_org, actor)
+        expected = expected_version(if_match, record.version)
+        current = {name: getattr(record, name) for name in RECORD_WRITABLE_FIELDS}
+        try:
+            data = RecordFields.model_validate(apply_merge_patch(current, patch))
+        except ValidationError as exc:
+            raise validation_failed(exc) from exc
+        view = DatasetView.of(dataset)
+        return dataset, await self._apply(view, record, expected, data, actor)
+
+    async def delete(self, slug: str, record_id: str, if_match: str | None, actor: Actor) -> None:
+        """Soft-delete: the row stays, the change feed gets a tombstone."""
+        dataset = await self.datasets.get(slug, actor, lock="share")
+        record = await self._record(dataset, record_id)
+        ensure_may_write(record.owner_org, actor)
+        expected = expected_version(if_match, record.version)
+        now = utcnow()
+        if not await self.repo.update_if_version(
+            record.id, expected, {"deleted_at": now, "updated_at": now}
+        ):
+            raise_stale(await self._current_version(record.id))
+        await record_change(
+            self.session,
+            DatasetChange,
+            entity=RECORD_ENTITY,
+            record_id=record.id,
+            op="delete",
+            version=expected + 1,
+            document=None,
+        )
+
+    async def upsert(
+        self, slug: str, source: str, external_id: str, data: RecordFields, actor: Actor
+    ) -> tuple[Dataset, DatasetRecord, UpsertResult]:
+        """Create or replace the record keyed by `(source, external_id)` in the dataset."""
+        dataset = await self.datasets.get(slug, actor, lock="share")
+        record, result = await self._upsert(
+            dataset, DatasetView.of(dataset), source, external_id, data, actor
+        )
+        return dataset, record, result
+
+    async def upsert_many(
+        self,
+        slug: str,
+        items: Iterable[tuple[str, str, RecordFields]],
+        actor: Actor,
+    ) -> Counter[UpsertResult]:
+        """Upsert `(source, external_id, fields)` items in the caller's transaction (imports).
+
+        Existing records are looked up a batch at a time, so a re-run is mostly reads.
+        """
+        dataset = await self.datasets.get(slug, actor, lock="share")
+        view = DatasetView.of(dataset)
+        counts: Counter[UpsertResult] = Counter()
+        batch: list[tuple[str, str, RecordFields]] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) == UPSERT_BATCH:
+                counts += await self._upsert_batch(dataset, view, batch, actor)
+                batch = []
+        if batch:
+            counts += await self._upsert_batch(dataset, view, batch, actor)
+        return counts
+
+    # rules
+
+    async def _record(self, dataset: Dataset, record_id: str) -> DatasetRecord:
+        record = await self.repo.get(record_id, include_deleted=True)
+        if record is None or record.dataset_id != dataset.id:
+            raise RecordNotFound(dataset.slug, record_id)
+        if record.is_deleted:
+            raise RecordDeleted(record_id)
+        return record
+
+    async def _upsert_batch(
+        self,
+        dataset: Dataset,
+        view: DatasetView,
+        batch: Sequence[tuple[str, str, RecordFields]],
+        actor: Actor,
+    ) -> Counter[UpsertResult]:
+        known = await self.repo.live_by_source_keys(
+            dataset.id, [(source, external_id) for source, external_id, _ in batch]
+        )
+        counts: Counter[UpsertResult] = Counter()
+        for source, external_id, data in batch:
+            record, result = await self._upsert(
+                dataset, view, source, external_id, data, actor, known=known
+            )
+            known[(source, external_id)] = record  # a key repeated later in the batch
+            counts[result] += 1
+        return counts
+
+    async def _upsert(
+        self,
+        dataset: Dataset,
+        view: DatasetView,
+        source: str,
+        external_id: str,
+        data: RecordFields,
+        actor: Actor,
+        *,
+        known: dict[tuple[str, str], DatasetRecord] | None = None,
+    ) -> tuple[DatasetRecord, UpsertResult]:
+        """`known`: the live records of these keys, already looked up (absent = none)."""
+        data = data.model_copy(update={"source": source, "external_id": external_id})
+        if known is not None:
+            existing = known.get((source, external_id))
+        else:
+            existing = await self.repo.get_live_by(
+                dataset_id=dataset.id, source=source, external_id=external_id
+            )
+        if existing is None:
+            record = await self._create(dataset, view, data, actor, looked_up=True)
+            return record, UpsertResult.CREATED
+        ensure_may_write(existing.owner_org, actor)
+        before = existing.version
+        record = await self._apply(view, existing, existing.version, data, actor)
+        return record, (
+            UpsertResult.UPDATED if record.version != before else UpsertResult.UNCHANGED
+        )
+
+    async def _create(
+        self,
+        dataset: Dataset,
+        view: DatasetView,
+        data: RecordFields,
+        actor: Actor,
+        *,
+        looked_up: bool = False,
+    ) -> DatasetRecord:
+        """`looked_up`: the caller already knows no live record has this (source, external_id)."""
+        owner_org = owner_for_create(data.owner_org, actor)
+        values = await self._valid_values(data.values, view)
+        if not looked_up:
+            await self._check_unique(dataset.id, data.source, data.external_id, exclude_id=None)
+        now = utcnow()
+        record = DatasetRecord(
+            id=new_id(RECORD_ID_PREFIX),
+            dataset_id=dataset.id,
+            values=values,
+            owner_org=owner_org,
+            source=data.source,
+            external_id=data.external_id,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        await self.repo.add(record)
+        await self._publish(record, view)
+        return record
+
+    async def _apply(
+        self,
+        view: DatasetView,
+        record: DatasetRecord,
+        expected: int,
+        data: RecordFields,
+        actor: Actor,
+    ) -> DatasetRecord:
+        owner_org = data.owner_org or record.owner_org
+        ensure_may_hand_over(record.owner_org, owner_org, actor)
+        wanted = {
+            "values": await self._valid_values(data.values, view),
+            "owner_org": owner_org,
+            "source": data.source,
+            "external_id": data.external_id,
+        }
+        changed = {k: v for k, v in wanted.items() if canonical(getattr(record, k)) != canonical(v)}
+        if not changed:
+            return record  # nothing to write: no new version, no change-feed entry
+        await self._check_unique(
+            record.dataset_id, data.source, data.external_id, exclude_id=record.id
+        )
+        changed["updated_at"] = utcnow()
+        if not await self.repo.update_if_version(record.id, expected, changed):
+            raise_stale(await self._current_version(record.id))
+        refreshed = await self.repo.get(record.id)
+        assert refreshed is not None
+        await self._publish(refreshed, view)
+        return refreshed
+
+    async def _valid_values(self, raw: dict[str, Any], view: DatasetView) -> dict[str, Any]:
+        """The values in stored form, or a 422 naming every field that is wrong."""
+        values, errors = validate_values(raw, view.fields)
+        wanted: dict[str, list[tuple[tuple[str | int, ...], str]]] = {}
+        for field, index, ref_id in references(values, view.fields):
+            assert field.library is not None
+            loc = ("body", "values", field.name, *(() if index is None else (index,)))
+            wanted.setdefault(field.library, []).append((loc, ref_id))
+        for library, locs in wanted.items():
+            missing = await self.references.missing(library, (ref_id for _, ref_id in locs))
+            errors += [
+                FieldError(
+                    loc, f"{ref_id} is not a record in {library} (unknown or deleted)", "reference"
+                )
+                for loc, ref_id in locs
+                if ref_id in missing
+            ]
+        if errors:
+            raise InvalidValues(errors)
+        return values
+
+    async def _check_unique(
+        self,
+        dataset_id: str,
+        source: str | None,
+        external_id: str | None,
+        *,
+        exclude_id: str | None,
+    ) -> None:
+        if not (source and external_id):
+            return
+        existing = await self.repo.get_live_by(
+            dataset_id=dataset_id, source=source, external_id=external_id
+        )
+        if existing is not None and existing.id != exclude_id:
+            raise DuplicateExternalId(source, external_id, existing.id)
+
+    async def _publish(self, record: DatasetRecord, view: DatasetView) -> None:
+        await record_change(
+            self.session,
+            DatasetChange,
+            entity=RECORD_ENTITY,
+            record_id=record.id,
+            op="upsert",
+            version=record.version,
+            document=record_document(record, record.values, view),
+        )
+
+    async def _current_version(self, record_id: str) -> int:
+        record = await self.repo.get(record_id, include_deleted=True)
+        return record.version if record else 0

@@ -1,0 +1,110 @@
+"""A datasets service app on a fresh database of the module's backend, with its references.
+
+`ref:institutions` values are checked against the real institutions app (its own database);
+experts and outcomes do not exist yet, so tiny stand-in apps answer their list-by-ids call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import FastAPI, Header, Query
+from fastapi.responses import JSONResponse
+
+from services.datasets.config import DatasetsSettings
+from services.datasets.main import create_app
+from services.institutions.config import InstitutionsSettings
+from services.institutions.main import create_app as create_institutions_app
+from services.kernel.db import Database
+from services.kernel.http import ServiceClient
+from services.kernel.ids import new_id
+from services.registry import service_named
+from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
+
+
+def stand_in_library(library: str, live_ids: set[str]) -> FastAPI:
+    """Answers `GET /<library>?ids=…` like services/institutions/endpoints.py does."""
+    app = FastAPI()
+
+    @app.get(f"/{library}")
+    async def list_by_ids(
+        ids: Annotated[str, Query()] = "",
+        token: Annotated[str | None, Header(alias="X-Internal-Token")] = None,
+    ) -> object:
+        if token != TEST_INTERNAL_TOKEN:
+            return JSONResponse({"status": 401}, status_code=401)
+        wanted = [i for i in ids.split(",") if i]
+        found = sorted(i for i in wanted if i in live_ids)
+        return {
+            "meta": {"count": len(found), "page_size": 100},
+            "results": [{"id": i} for i in found],
+        }
+
+    return app
+
+
+@pytest.fixture(scope="module")
+async def datasets_db(database_factory) -> Database:  # type: ignore[no-untyped-def]
+    return await database_factory(service_named("datasets"))
+
+
+@pytest.fixture(scope="module")
+async def institutions_db(database_factory) -> Database:  # type: ignore[no-untyped-def]
+    return await database_factory(service_named("institutions"))
+
+
+@pytest.fixture(scope="module")
+def institutions_app(institutions_db: Database, platform_settings) -> FastAPI:  # type: ignore[no-untyped-def]
+    """The real institutions app the datasets service checks references against."""
+    return create_institutions_app(InstitutionsSettings(), platform_settings, institutions_db)
+
+
+@pytest.fixture(scope="module")
+async def institutions(institutions_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(institutions_app) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def live_experts() -> set[str]:
+    return {new_id("exp") for _ in range(3)}
+
+
+@pytest.fixture(scope="module")
+def live_outcomes() -> set[str]:
+    return {new_id("out") for _ in range(2)}
+
+
+@pytest.fixture(scope="module")
+async def ref_clients(
+    institutions_app: FastAPI, live_experts: set[str], live_outcomes: set[str]
+) -> AsyncIterator[dict[str, ServiceClient]]:
+    apps = {
+        "institutions": institutions_app,
+        "experts": stand_in_library("experts", live_experts),
+        "outcomes": stand_in_library("outcomes", live_outcomes),
+    }
+    clients = {
+        library: ServiceClient(
+            library,
+            f"http://{library}",
+            TEST_INTERNAL_TOKEN,
+            transport=httpx.ASGITransport(app=app),
+        )
+        for library, app in apps.items()
+    }
+    yield clients
+    for client in clients.values():
+        await client.aclose()
+
+
+@pytest.fixture(scope="module")
+async def client(  # type: ignore[no-untyped-def]
+    datasets_db: Database, platform_settings, ref_clients: dict[str, ServiceClient]
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(DatasetsSettings(), platform_settings, datasets_db, ref_clients)
+    async with asgi_client(app) as http:
+        yield http
