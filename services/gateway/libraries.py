@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, Path
 from pydantic import BaseModel
 
+from services.datasets import schemas as dataset_schemas
 from services.experts import schemas as expert_schemas
 from services.gateway.proxy import RecordShaper
 from services.institutions import schemas as institution_schemas
@@ -36,6 +38,15 @@ def shape_outcome(actor: Actor, record: dict[str, Any]) -> dict[str, Any] | None
     return record
 
 
+def dataset_slug(
+    slug: Annotated[
+        str, Path(max_length=64, description="The special database, e.g. `nsfc-disciplines`.")
+    ],
+) -> str:
+    """Documents (and bounds) the `{slug}` in dataset record paths."""
+    return slug
+
+
 @dataclass(frozen=True, slots=True)
 class Library:
     name: str
@@ -54,6 +65,13 @@ class Library:
     external_ids: str = ""
     # Largest request body accepted on this library's routes.
     max_body_bytes: int = 1 * MIB
+    # Public path below /api/v1 (the service path is the same); defaults to `name`.
+    route: str | None = None
+    path_dependencies: tuple[Any, ...] = ()
+
+    @property
+    def path(self) -> str:
+        return self.route or self.name
 
 
 INSTITUTIONS = Library(
@@ -98,4 +116,21 @@ OUTCOMES = Library(
     max_body_bytes=8 * MIB,  # full texts such as a 政府工作报告
 )
 
-LIBRARIES: tuple[Library, ...] = (INSTITUTIONS, EXPERTS, OUTCOMES)
+DATASET_RECORDS = Library(
+    name="dataset records",
+    label="特色数据库记录",
+    service="datasets",
+    id_prefix="dsr",
+    read_schema=dataset_schemas.RecordRead,
+    create_schema=dataset_schemas.RecordCreate,
+    patch_schema=dataset_schemas.RecordPatch,
+    upsert_schema=dataset_schemas.RecordFields,
+    # The datasets service applies the dataset's visibility (404 when invisible); the pre-check
+    # before writes keeps a foreign editor from learning that a hidden dataset's record exists.
+    shape=shape_public_record,
+    has_visibility=True,
+    route="datasets/{slug}/records",
+    path_dependencies=(Depends(dataset_slug),),
+)
+
+LIBRARIES: tuple[Library, ...] = (INSTITUTIONS, EXPERTS, OUTCOMES, DATASET_RECORDS)

@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from services.gateway.auth import CallerMiddleware
 from services.gateway.config import GatewaySettings
-from services.gateway.endpoints import admin
+from services.gateway.endpoints import admin, datasets
 from services.gateway.endpoints.records import library_router
 from services.gateway.libraries import LIBRARIES
 from services.gateway.proxy import Proxy
@@ -124,7 +124,9 @@ def create_app(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         path_limits={"/bulk": 16 * settings.max_body_bytes},
-        prefix_limits={f"/api/v1/{lib.name}": lib.max_body_bytes for lib in LIBRARIES},
+        prefix_limits={
+            f"/api/v1/{lib.path}": lib.max_body_bytes for lib in LIBRARIES if "{" not in lib.path
+        },
     )
     app.add_middleware(
         CORSMiddleware,
@@ -145,6 +147,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     app.include_router(ops_router())
     app.include_router(admin.router)
+    app.include_router(datasets.router)
     for library in LIBRARIES:
         app.include_router(library_router(library))
     return app

@@ -20,7 +20,14 @@ from services.kernel.internal_auth import Actor
 
 PUBLIC_PREFIX = "/api/v1"
 # Upstream headers a caller may see; everything else (server, internal hints) stays inside.
-_PASSED_HEADERS = ("etag", "location", "zhihui-upsert", "retry-after", "content-location")
+_PASSED_HEADERS = (
+    "etag",
+    "location",
+    "zhihui-upsert",
+    "zhihui-migrated",
+    "retry-after",
+    "content-location",
+)
 
 RecordShaper = Callable[[Actor, dict[str, Any]], dict[str, Any] | None]
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from services.datasets.config import DatasetsSettings
+from services.datasets.main import create_app as create_datasets
 from services.experts.config import ExpertsSettings
 from services.experts.main import create_app as create_experts
 from services.gateway.config import GatewaySettings
@@ -38,7 +40,7 @@ async def platform(database_factory) -> Platform:  # type: ignore[no-untyped-def
         gateway_db=await database_factory(service_named("gateway")),
         services={
             name: await database_factory(service_named(name))
-            for name in ("institutions", "experts", "outcomes")
+            for name in ("institutions", "experts", "outcomes", "datasets")
         },
     )
 
@@ -71,7 +73,12 @@ def service_clients(platform: Platform, platform_settings) -> dict[str, ServiceC
             institutions=institutions,
         ),
     )
-    return {"institutions": institutions, "experts": experts, "outcomes": outcomes}
+    peers = {"institutions": institutions, "experts": experts, "outcomes": outcomes}
+    datasets = _client(
+        "datasets",
+        create_datasets(DatasetsSettings(), platform_settings, databases["datasets"], peers),
+    )
+    return {**peers, "datasets": datasets}
 
 
 @pytest.fixture(scope="module")

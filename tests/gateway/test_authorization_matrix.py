@@ -204,3 +204,90 @@ async def test_admin_routes_only_for_admin(
     assert response.status_code == expected
     if expected == 200:
         assert "secret" not in response.text
+
+
+@pytest.fixture(scope="module")
+async def datasets(
+    gateway: httpx.AsyncClient, headers: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    """One special database per visibility, owned by cast, each with one record."""
+    made = {}
+    for level in ("public", "partner", "internal"):
+        definition = {
+            "slug": f"matrix-{level}",
+            "name": f"矩阵测试数据库（{level}）",
+            "visibility": level,
+            "owner_org": "cast",
+            "title_field": "title",
+            "fields": [
+                {"name": "title", "label": "题名", "type": "text", "required": True},
+                {"name": "year", "label": "年份", "type": "integer", "facetable": True},
+            ],
+        }
+        created = await gateway.post("/api/v1/datasets", json=definition, headers=headers["admin"])
+        assert created.status_code == 201, created.text
+        record = await gateway.post(
+            f"/api/v1/datasets/matrix-{level}/records",
+            json={
+                "values": {"title": f"前沿科学问题（{level}）", "year": 2023},
+                "owner_org": "cast",
+            },
+            headers=headers["admin"],
+        )
+        assert record.status_code == 201, record.text
+        made[level] = record.json()
+    return made
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_special_databases_respect_visibility(
+    gateway: httpx.AsyncClient,
+    headers: dict[str, dict[str, str]],
+    datasets: dict[str, Any],
+    caller: str,
+) -> None:
+    h = headers[caller]
+    listed = (await gateway.get("/api/v1/datasets", params={"page_size": 100}, headers=h)).json()
+    slugs = {d["slug"] for d in listed["results"]}
+    for level, record in datasets.items():
+        visible = caller in SEES[level]
+        assert (f"matrix-{level}" in slugs) == visible, (caller, level)
+        definition = await gateway.get(f"/api/v1/datasets/matrix-{level}", headers=h)
+        assert definition.status_code == (200 if visible else 404)
+        path = f"/api/v1/datasets/matrix-{level}/records/{record['id']}"
+        read = await gateway.get(path, headers=h)
+        assert read.status_code == (200 if visible else 404), (caller, level, read.text)
+        if not visible:
+            assert record["values"]["title"] not in read.text
+        redefine = await gateway.patch(
+            f"/api/v1/datasets/matrix-{level}",
+            json={"description": "x"},
+            headers={**h, "If-Match": definition.headers.get("etag", '"v1"')},
+        )
+        assert redefine.status_code == {"anonymous": 401, "admin": 200}.get(caller, 403)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_special_database_record_writes(
+    gateway: httpx.AsyncClient,
+    headers: dict[str, dict[str, str]],
+    datasets: dict[str, Any],
+    caller: str,
+) -> None:
+    for level, record in datasets.items():
+        path = f"/api/v1/datasets/matrix-{level}/records/{record['id']}"
+        etag = (await gateway.get(path, headers=headers["admin"])).headers["etag"]
+        response = await gateway.patch(
+            path, json={"values": {"year": 2024}}, headers={**headers[caller], "If-Match": etag}
+        )
+        if caller == "anonymous":
+            expected = 401
+        elif caller.startswith("reader"):
+            expected = 403
+        elif caller not in SEES[level]:
+            expected = 404
+        elif caller in ("editor", "admin"):
+            expected = 200
+        else:
+            expected = 403
+        assert response.status_code == expected, (caller, level, response.text)

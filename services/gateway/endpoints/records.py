@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from services.gateway.auth import Caller, WriterCaller
 from services.gateway.dependencies import ProxyDep
 from services.gateway.libraries import Library
-from services.gateway.proxy import relay, relay_record
+from services.gateway.proxy import PUBLIC_PREFIX, relay, relay_record
 from services.kernel.errors import BadRequest, FieldError, problem_responses
 from services.kernel.internal_auth import Actor
 from services.kernel.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListEnvelope
@@ -27,9 +27,18 @@ IfMatch = Annotated[
 ]
 
 
+def service_path(request: Request) -> str:
+    """Public `/api/v1/X` is the owning service's `/X`: one mapping for every library."""
+    return request.url.path.removeprefix(PUBLIC_PREFIX)
+
+
 def library_router(library: Library) -> APIRouter:
-    """The record routes of one library under `/api/v1/{library}`."""
-    router = APIRouter(prefix=f"/api/v1/{library.name}", tags=[f"{library.name} ({library.label})"])
+    """The record routes of one library under `/api/v1/{library.path}`."""
+    router = APIRouter(
+        prefix=f"{PUBLIC_PREFIX}/{library.path}",
+        tags=[f"{library.name} ({library.label})"],
+        dependencies=list(library.path_dependencies),
+    )
     service = library.service
     Ref = Annotated[
         str,
@@ -43,10 +52,10 @@ def library_router(library: Library) -> APIRouter:
     PatchBody = library.patch_schema
     UpsertBody = library.upsert_schema
 
-    async def ensure_visible(proxy: ProxyDep, ref: str, actor: Actor, request: Request) -> None:
+    async def ensure_visible(proxy: ProxyDep, actor: Actor, request: Request) -> None:
         # A caller who may not see a record must not learn it exists from a 403 on a write.
         if library.has_visibility:
-            upstream = await proxy.send(service, "GET", f"/{library.name}/{ref}", actor)
+            upstream = await proxy.send(service, "GET", service_path(request), actor)
             relay_record(upstream, request.url.path, actor, library.shape)
 
     @router.get(
@@ -75,7 +84,7 @@ def library_router(library: Library) -> APIRouter:
                 errors=[FieldError(("query", p), "not supported yet") for p in unsupported],
             )
         params = {"page_size": page_size, **({"cursor": cursor} if cursor else {})}
-        upstream = await proxy.send(service, "GET", f"/{library.name}", actor, params=params)
+        upstream = await proxy.send(service, "GET", service_path(request), actor, params=params)
         if upstream.status_code != 200:
             return relay(upstream, request.url.path)
         page = orjson.loads(upstream.content)
@@ -90,7 +99,7 @@ def library_router(library: Library) -> APIRouter:
         responses=problem_responses(400, 401, 404, 410, 429, 503),
     )
     async def read_record(ref: Ref, request: Request, proxy: ProxyDep, actor: Caller) -> Response:
-        upstream = await proxy.send(service, "GET", f"/{library.name}/{ref}", actor)
+        upstream = await proxy.send(service, "GET", service_path(request), actor)
         return relay_record(upstream, request.url.path, actor, library.shape)
 
     @router.post(
@@ -104,7 +113,7 @@ def library_router(library: Library) -> APIRouter:
         body: CreateBody, request: Request, proxy: ProxyDep, actor: WriterCaller
     ) -> Response:
         upstream = await proxy.send(
-            service, "POST", f"/{library.name}", actor, body=await request.body()
+            service, "POST", service_path(request), actor, body=await request.body()
         )
         return relay_record(upstream, request.url.path, actor, library.shape)
 
@@ -125,11 +134,7 @@ def library_router(library: Library) -> APIRouter:
         actor: WriterCaller,
     ) -> Response:
         upstream = await proxy.send(
-            service,
-            "PUT",
-            f"/{library.name}/sources/{source}/{external_id}",
-            actor,
-            body=await request.body(),
+            service, "PUT", service_path(request), actor, body=await request.body()
         )
         return relay_record(upstream, request.url.path, actor, library.shape)
 
@@ -147,11 +152,11 @@ def library_router(library: Library) -> APIRouter:
         actor: WriterCaller,
         if_match: IfMatch = None,
     ) -> Response:
-        await ensure_visible(proxy, ref, actor, request)
+        await ensure_visible(proxy, actor, request)
         upstream = await proxy.send(
             service,
             "PATCH",
-            f"/{library.name}/{ref}",
+            service_path(request),
             actor,
             body=await request.body(),
             if_match=if_match,
@@ -167,9 +172,9 @@ def library_router(library: Library) -> APIRouter:
     async def delete_record(
         ref: Ref, request: Request, proxy: ProxyDep, actor: WriterCaller, if_match: IfMatch = None
     ) -> Response:
-        await ensure_visible(proxy, ref, actor, request)
+        await ensure_visible(proxy, actor, request)
         upstream = await proxy.send(
-            service, "DELETE", f"/{library.name}/{ref}", actor, if_match=if_match
+            service, "DELETE", service_path(request), actor, if_match=if_match
         )
         return relay(upstream, request.url.path)
 
