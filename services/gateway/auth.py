@@ -84,7 +84,10 @@ class CallerMiddleware:
         if scheme.lower() != "bearer" or not token.strip():
             raise InvalidApiKey("The Authorization header is not `Bearer <key>`")
         async with self.database.sessionmaker() as session:
-            key = await ApiKeyService(session).authenticate(token.strip())
+            keys = ApiKeyService(session)
+            key = await keys.authenticate(token.strip())
+            if await keys.touch(key):
+                await session.commit()
         actor = Actor(role=Role(key.role), org=key.org, key_id=key.id)
         return actor, key.rate_limit, f"key:{key.id}"
 

@@ -7,7 +7,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,7 @@ from services.kernel.ids import ID_BODY_LENGTH, new_id
 # `zhk_` makes leaked keys easy to spot (secret scanners); the key ID is embedded so lookup
 # is by primary key, and only the hash of the whole token is compared.
 TOKEN_PREFIX = "zhk_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 _TOKEN = re.compile(rf"^{TOKEN_PREFIX}([0-9a-z]{{{ID_BODY_LENGTH}}})_([A-Za-z0-9_-]{{43}})$")
 
 
@@ -80,6 +81,15 @@ class ApiKeyService:
             key.revoked_at = utcnow()
             await self.repo.session.flush()
         return key
+
+    async def touch(self, key: ApiKey) -> bool:
+        """Record use for admins' key lists, at most once a minute per key (not every request)."""
+        now = utcnow()
+        if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
+            return False
+        key.last_used_at = now
+        await self.repo.session.flush()
+        return True
 
     async def authenticate(self, token: str, *, now: datetime | None = None) -> ApiKey:
         """The live key behind `token`; 401 if unknown, revoked or expired."""

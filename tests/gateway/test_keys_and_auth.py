@@ -33,9 +33,12 @@ async def test_admin_creates_key_secret_shown_once_and_stored_hashed(
         ).scalar_one()
     assert stored.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in {stored.secret_hash, stored.name, stored.id}
+    assert stored.last_used_at is None
     assert (
         await gateway.get("/api/v1/institutions/ins_zzzzzzzzzzzzzzzzzzzz", headers=bearer(secret))
     ).status_code == 404
+    listed = (await gateway.get("/api/v1/admin/keys", headers=keys["admin"])).json()["results"]
+    assert next(k for k in listed if k["id"] == created["id"])["last_used_at"] is not None
 
 
 async def test_revocation_takes_effect_at_once(
