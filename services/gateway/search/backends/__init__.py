@@ -1,0 +1,1 @@
+"""Search backends: Elasticsearch for production, embedded SQLite FTS5 as the zero-setup default."""

@@ -1,0 +1,166 @@
+"""The search contract shared by the query parser, the indexer and both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from services.kernel.visibility import VisibilityScope
+
+Scalar = str | int | float | bool | date
+
+
+class FieldKind(StrEnum):
+    KEYWORD = "keyword"
+    INTEGER = "integer"
+    NUMBER = "number"
+    DATE = "date"
+    BOOLEAN = "boolean"
+
+
+@dataclass(frozen=True, slots=True)
+class FilterField:
+    """A field callers can filter, facet or sort on; it knows its values' type and labels."""
+
+    name: str
+    label: str
+    kind: FieldKind = FieldKind.KEYWORD
+    facetable: bool = False
+    sortable: bool = False
+    # Chinese labels of values for facets (e.g. university → 高校); None shows the value.
+    labels: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextField:
+    """A token field `q` searches, with its weight, and the raw field it highlights."""
+
+    name: str
+    boost: float = 1.0
+    highlight: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LibrarySchema:
+    """What a library (or one special database) exposes to search."""
+
+    name: str  # "institutions", "experts", "outcomes", or "datasets/<slug>"
+    label: str
+    fields: Mapping[str, FilterField]
+    text_fields: tuple[TextField, ...]
+    # Used when no sort is given and there is no `q`; ties always break by id.
+    default_sort: tuple[tuple[str, bool], ...] = ()  # (field name, descending)
+
+
+@dataclass(slots=True)
+class IndexDocument:
+    """One record as both backends store it.
+
+    `source` is what the API returns (the change-feed document plus joined names); `tokens`
+    holds the analysed text (space-joined, from analysis.py) per text field; `values` holds
+    filter/facet/sort values per FilterField name (lists for multi-valued fields);
+    `suggest` holds autocomplete keys (normalised names, aliases, pinyin, initials).
+    """
+
+    library: str
+    id: str
+    version: int
+    visibility: str
+    owner_org: str | None
+    label: str
+    source: dict[str, Any]
+    tokens: dict[str, str] = field(default_factory=dict)
+    values: dict[str, list[Scalar]] = field(default_factory=dict)
+    suggest: list[str] = field(default_factory=list)
+    suggest_hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """One query word after analysis: all its tokens must match (a word may be 2+ tokens)."""
+
+    tokens: tuple[str, ...]
+    phrase: bool = False  # from "quoted text": tokens adjacent and in order, where supported
+
+
+@dataclass(frozen=True, slots=True)
+class TextQuery:
+    """`q` parsed: every group must match one of its alternatives (OR); excluded must not."""
+
+    groups: tuple[tuple[Terms, ...], ...]
+    excluded: tuple[Terms, ...] = ()
+    raw: str = ""
+
+    @property
+    def all_tokens(self) -> list[str]:
+        return [t for g in self.groups for alt in g for t in alt.tokens]
+
+
+@dataclass(frozen=True, slots=True)
+class FilterClause:
+    field: FilterField
+    values: tuple[Scalar, ...] = ()  # OR of values
+    lower: Scalar | None = None  # ranges, inclusive
+    upper: Scalar | None = None
+    negate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    field: str  # a FilterField name, or "relevance"
+    descending: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    libraries: tuple[str, ...]
+    scope: VisibilityScope
+    text: TextQuery | None = None
+    filters: tuple[FilterClause, ...] = ()
+    sort: tuple[SortKey, ...] = ()
+    facets: tuple[FilterField, ...] = ()
+    offset: int = 0
+    size: int = 20
+    # Keyset position after the last hit of the previous page (cursor paging).
+    search_after: tuple[Any, ...] | None = None
+    facet_size: int = 50
+
+
+@dataclass(slots=True)
+class Hit:
+    library: str
+    id: str
+    score: float | None
+    source: dict[str, Any]
+    sort_values: tuple[Any, ...]
+
+
+@dataclass(slots=True)
+class FacetBucket:
+    value: Scalar
+    count: int
+
+
+@dataclass(slots=True)
+class SearchResult:
+    total: int
+    hits: list[Hit]
+    facets: dict[str, list[FacetBucket]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Suggestion:
+    library: str
+    id: str
+    label: str
+    hint: str | None
+    score: float
+
+
+@dataclass(slots=True)
+class StatsBucket:
+    key: tuple[Scalar, ...]
+    count: int
