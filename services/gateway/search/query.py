@@ -1,0 +1,268 @@
+"""The list grammar of API.md parsed into a SearchRequest; every mistake is a 400 naming the
+field and the fix. User text only ever becomes tokens, never query syntax."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from services.gateway.search.model import (
+    FieldKind,
+    FilterClause,
+    FilterField,
+    LibrarySchema,
+    Scalar,
+    SortKey,
+    Terms,
+    TextQuery,
+)
+from services.kernel.errors import BadRequest, FieldError
+from services.kernel.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+
+MAX_WINDOW = 10_000  # page × page_size beyond this needs cursor paging
+MAX_Q_LENGTH = 500
+MAX_GROUPS = 32
+MAX_FILTERS = 32
+MAX_VALUES = 50
+RELEVANCE = "relevance"
+
+_Q_PARTS = re.compile(r'(-?)"([^"]*)"|(\S+)')
+_TRUE = {"true", "1", "yes", "是", "y"}
+_FALSE = {"false", "0", "no", "否", "n"}
+
+
+def _bad(field: str, message: str, fix: str) -> BadRequest:
+    return BadRequest(f"{field}: {message}; {fix}", errors=[FieldError(("query", field), message)])
+
+
+def parse_q(raw: str | None, tokenize: Callable[[str], list[str]]) -> TextQuery | None:
+    """Words AND; `"a phrase"`; `-word` excludes; `a OR b`. Syntax characters become text."""
+    if raw is None or not raw.strip():
+        return None
+    if len(raw) > MAX_Q_LENGTH:
+        raise _bad("q", f"longer than {MAX_Q_LENGTH} characters", "shorten the query")
+    groups: list[list[Terms]] = []
+    excluded: list[Terms] = []
+    join_next = False
+    for match in _Q_PARTS.finditer(raw):
+        negative, phrase, word = match.group(1), match.group(2), match.group(3)
+        if word == "OR":
+            join_next = bool(groups)
+            continue
+        is_phrase = phrase is not None
+        if word is not None and word.startswith("-") and len(word) > 1:
+            negative, word = "-", word[1:]
+        tokens = tuple(tokenize(phrase if is_phrase else word or ""))
+        if not tokens:
+            continue  # punctuation or syntax only: nothing to match
+        terms = Terms(tokens, phrase=is_phrase and len(tokens) > 1)
+        if negative:
+            excluded.append(terms)
+        elif join_next:
+            groups[-1].append(terms)
+        else:
+            groups.append([terms])
+        join_next = False
+    if len(groups) > MAX_GROUPS:
+        raise _bad("q", f"more than {MAX_GROUPS} words", "use fewer words or a filter")
+    if not groups and not excluded:
+        return None
+    return TextQuery(tuple(tuple(g) for g in groups), tuple(excluded), raw=raw)
+
+
+def _suggest(name: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+def _field(schema: LibrarySchema, name: str, param: str, need: str | None = None) -> FilterField:
+    candidates = [f.name for f in schema.fields.values() if need is None or getattr(f, need)]
+    found = schema.fields.get(name)
+    if found is None or (need is not None and not getattr(found, need)):
+        what = {"facetable": "facet", "sortable": "sort"}.get(need or "", "filter")
+        raise _bad(
+            param,
+            f"unknown {what} field '{name[:40]}'",
+            f"{_suggest(name, candidates)}{what} fields of {schema.name}: {', '.join(candidates)}",
+        )
+    return found
+
+
+def _date(text: str, *, upper: bool) -> date:
+    parts = text.split("-")
+    try:
+        if len(parts) == 1 and len(parts[0]) == 4:
+            return date(int(parts[0]), 12 if upper else 1, 31 if upper else 1)
+        if len(parts) == 2:
+            year, month = int(parts[0]), int(parts[1])
+            if upper:
+                next_month = date(year + month // 12, month % 12 + 1, 1)
+                return date.fromordinal(next_month.toordinal() - 1)
+            return date(year, month, 1)
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError("not a date: use YYYY, YYYY-MM or YYYY-MM-DD") from exc
+
+
+def _value(field: FilterField, text: str, *, upper: bool = False) -> Scalar:
+    text = text.strip()
+    if not text:
+        raise ValueError("empty value")
+    if field.kind is FieldKind.INTEGER:
+        try:
+            return int(text)
+        except ValueError as exc:
+            raise ValueError("not a whole number") from exc
+    if field.kind is FieldKind.NUMBER:
+        try:
+            return float(text)
+        except ValueError as exc:
+            raise ValueError("not a number") from exc
+    if field.kind is FieldKind.DATE:
+        return _date(text, upper=upper)
+    if field.kind is FieldKind.BOOLEAN:
+        lowered = text.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError("not true or false")
+    if len(text) > 200:
+        raise ValueError("longer than 200 characters")
+    return text
+
+
+def parse_filter(raw: str | None, schema: LibrarySchema) -> tuple[FilterClause, ...]:
+    """`field:value` pairs joined by `,`; `|` ORs values; `!` negates; `a..b` ranges."""
+    if raw is None or not raw.strip():
+        return ()
+    clauses = []
+    parts = [p for p in raw.split(",") if p.strip()]
+    if len(parts) > MAX_FILTERS:
+        raise _bad("filter", f"more than {MAX_FILTERS} conditions", "combine values with |")
+    for part in parts:
+        part = part.strip()
+        negate = part.startswith("!")
+        name, sep, value = part.lstrip("!").partition(":")
+        if not sep:
+            raise _bad("filter", f"'{part[:40]}' is not field:value", "e.g. filter=type:university")
+        field = _field(schema, name.strip(), "filter")
+        try:
+            clauses.append(_clause(field, value, negate))
+        except ValueError as exc:
+            raise _bad("filter", f"{field.name}: '{value[:40]}' is {exc}", _example(field)) from exc
+    return tuple(clauses)
+
+
+def _clause(field: FilterField, value: str, negate: bool) -> FilterClause:
+    if ".." in value:
+        if field.kind in (FieldKind.KEYWORD, FieldKind.BOOLEAN):
+            raise ValueError("a range, but ranges need a number or date field")
+        low, _, high = value.partition("..")
+        lower = _value(field, low) if low.strip() else None
+        upper = _value(field, high, upper=True) if high.strip() else None
+        if lower is None and upper is None:
+            raise ValueError("an empty range")
+        return FilterClause(field, lower=lower, upper=upper, negate=negate)
+    values = value.split("|")
+    if len(values) > MAX_VALUES:
+        raise ValueError(f"more than {MAX_VALUES} alternatives")
+    return FilterClause(field, values=tuple(_value(field, v) for v in values), negate=negate)
+
+
+def _example(field: FilterField) -> str:
+    return {
+        FieldKind.INTEGER: f"e.g. {field.name}:2020 or {field.name}:2018..2023",
+        FieldKind.NUMBER: f"e.g. {field.name}:1.5 or {field.name}:1..2",
+        FieldKind.DATE: f"e.g. {field.name}:2023-05-01 or {field.name}:2020..2023-06",
+        FieldKind.BOOLEAN: f"e.g. {field.name}:true",
+    }.get(field.kind, f"e.g. {field.name}:value or {field.name}:a|b")
+
+
+def parse_sort(raw: str | None, schema: LibrarySchema, *, has_text: bool) -> tuple[SortKey, ...]:
+    """`field:asc|desc`, comma-separated; default relevance with q, else the library's default."""
+    if raw is None or not raw.strip():
+        if has_text:
+            return (SortKey(RELEVANCE, True),)
+        return tuple(SortKey(name, desc) for name, desc in schema.default_sort)
+    keys = []
+    for part in (p.strip() for p in raw.split(",") if p.strip()):
+        name, _, direction = part.partition(":")
+        direction = direction.strip().lower() or ("desc" if name == RELEVANCE else "asc")
+        if direction not in ("asc", "desc"):
+            raise _bad("sort", f"'{direction[:10]}' is not asc or desc", f"e.g. sort={name}:desc")
+        if name == RELEVANCE:
+            if not has_text:
+                raise _bad("sort", "relevance needs a q", "add q=… or sort by a field")
+            keys.append(SortKey(RELEVANCE, True))
+            continue
+        keys.append(SortKey(_field(schema, name, "sort", "sortable").name, direction == "desc"))
+    return tuple(keys)
+
+
+def parse_facets(raw: str | None, schema: LibrarySchema) -> tuple[FilterField, ...]:
+    if raw is None or not raw.strip():
+        return ()
+    names = list(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+    return tuple(_field(schema, name, "facets", "facetable") for name in names)
+
+
+def parse_select(raw: str | None) -> frozenset[str] | None:
+    if raw is None or not raw.strip():
+        return None
+    names = {n.strip() for n in raw.split(",") if n.strip()}
+    bad = [n for n in names if not re.fullmatch(r"[a-z_][a-z0-9_]{0,63}", n)]
+    if bad:
+        raise _bad("select", f"'{bad[0][:40]}' is not a field name", "e.g. select=id,name,type")
+    return frozenset(names | {"id"})
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    offset: int
+    size: int
+    page: int | None
+    search_after: tuple[Any, ...] | None
+    cursor_mode: bool
+
+
+def query_fingerprint(*parts: str | None) -> str:
+    """Binds a cursor to the query it came from, so it cannot be replayed on another."""
+    return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()[:16]
+
+
+def parse_paging(page: int | None, page_size: int, cursor: str | None, fingerprint: str) -> Paging:
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise _bad("page_size", f"must be 1–{MAX_PAGE_SIZE}", "e.g. page_size=20")
+    if cursor is not None:
+        if page is not None:
+            raise _bad("page", "cannot be combined with cursor", "use one or the other")
+        if cursor == "*":
+            return Paging(0, page_size, None, None, True)
+        position = decode_cursor(cursor)
+        if position.get("q") != fingerprint or not isinstance(position.get("after"), list):
+            raise _bad(
+                "cursor",
+                "belongs to a different query",
+                "start again with cursor=* and the same q, filter and sort",
+            )
+        return Paging(0, page_size, None, tuple(position["after"]), True)
+    page = page or 1
+    if page < 1:
+        raise _bad("page", "must be 1 or more", "e.g. page=1")
+    if page * page_size > MAX_WINDOW:
+        raise _bad(
+            "page",
+            f"page × page_size is over {MAX_WINDOW}",
+            "for deep paging use cursor=* and follow meta.next_cursor",
+        )
+    return Paging((page - 1) * page_size, page_size, page, None, False)
+
+
+def next_cursor(sort_values: Sequence[Any], fingerprint: str) -> str:
+    return encode_cursor({"after": list(sort_values), "q": fingerprint})

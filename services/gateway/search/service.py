@@ -1,0 +1,309 @@
+"""Search use cases behind the public API: lists, cross-library search, autocomplete,
+statistics and affiliation matching. Visibility is applied to every one of them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.gateway.search.analysis import Analyzer, normalize
+from services.gateway.search.backends.base import SearchBackend
+from services.gateway.search.fields import LIBRARY_SCHEMAS
+from services.gateway.search.highlight import highlight
+from services.gateway.search.model import (
+    FacetBucket,
+    FilterClause,
+    FilterField,
+    LibrarySchema,
+    SearchRequest,
+    SortKey,
+    Terms,
+    TextQuery,
+)
+from services.gateway.search.query import (
+    Paging,
+    next_cursor,
+    parse_facets,
+    parse_filter,
+    parse_paging,
+    parse_q,
+    parse_select,
+    parse_sort,
+    query_fingerprint,
+)
+from services.kernel.errors import BadRequest, FieldError
+from services.kernel.internal_auth import Actor
+from services.kernel.visibility import VisibilityScope, scope_for
+from services.vocabularies.disciplines import disciplines
+
+MAX_SUGGESTIONS = 10
+MAX_GROUP_BY = 2
+# Facets whose values are record IDs or codes get names, not opaque values, as labels.
+_ID_LABELS = {"institution": "institutions", "author": "experts", "parent_id": "institutions"}
+
+
+@dataclass(frozen=True, slots=True)
+class ListParams:
+    q: str | None = None
+    filter: str | None = None
+    sort: str | None = None
+    facets: str | None = None
+    page: int | None = None
+    page_size: int = 20
+    cursor: str | None = None
+    select: str | None = None
+
+
+class SearchService:
+    def __init__(self, backend: SearchBackend, analyzer: Analyzer) -> None:
+        self.backend = backend
+        self.analyzer = analyzer
+
+    def _text(self, q: str | None) -> TextQuery | None:
+        return parse_q(q, self.analyzer.query_tokens)
+
+    async def list(
+        self,
+        schema: LibrarySchema,
+        params: ListParams,
+        actor: Actor,
+        *,
+        base_filters: Sequence[FilterClause] = (),
+    ) -> dict[str, Any]:
+        """One library's records matching q/filter, sorted, paged, faceted; the API envelope."""
+        started = time.perf_counter()
+        text = self._text(params.q)
+        filters = (*base_filters, *parse_filter(params.filter, schema))
+        sort = parse_sort(params.sort, schema, has_text=text is not None)
+        facets = parse_facets(params.facets, schema)
+        select = parse_select(params.select)
+        fingerprint = query_fingerprint(schema.name, params.q, params.filter, params.sort)
+        paging = parse_paging(params.page, params.page_size, params.cursor, fingerprint)
+        request = SearchRequest(
+            libraries=(schema.name,),
+            scope=scope_for(actor),
+            text=text,
+            filters=filters,
+            sort=sort,
+            facets=facets,
+            offset=paging.offset,
+            size=paging.size,
+            search_after=paging.search_after,
+        )
+        result = await self.backend.search(request)
+        highlight_fields = [t.highlight for t in schema.text_fields if t.highlight]
+        tokens = text.all_tokens if text else []
+        results = [self._shape(hit.source, select, highlight_fields, tokens) for hit in result.hits]
+        return {
+            "meta": {
+                "count": result.total,
+                "page": paging.page,
+                "page_size": paging.size,
+                "next_cursor": self._next(paging, result.hits, fingerprint),
+                "took_ms": round((time.perf_counter() - started) * 1000),
+            },
+            "results": results,
+            "facets": {
+                field.name: await self._facet(field, result.facets.get(field.name, []))
+                for field in facets
+            },
+        }
+
+    @staticmethod
+    def _next(paging: Paging, hits: Sequence[Any], fingerprint: str) -> str | None:
+        if not paging.cursor_mode or len(hits) < paging.size:
+            return None
+        return next_cursor(hits[-1].sort_values, fingerprint)
+
+    @staticmethod
+    def _shape(
+        source: Mapping[str, Any],
+        select: frozenset[str] | None,
+        highlight_fields: Sequence[str],
+        tokens: Sequence[str],
+    ) -> dict[str, Any]:
+        record = {k: v for k, v in source.items() if select is None or k in select}
+        marked = highlight(source, highlight_fields, tokens)
+        if marked:
+            record["highlight"] = marked
+        return record
+
+    async def _facet(self, field: FilterField, buckets: Sequence[FacetBucket]) -> list[dict]:
+        labels = await self.labels(field, [b.value for b in buckets])
+        return [
+            {"value": b.value, "label": labels.get(str(b.value), str(b.value)), "count": b.count}
+            for b in buckets
+        ]
+
+    async def labels(self, field: FilterField, values: Sequence[Any]) -> dict[str, str]:
+        """Chinese labels of facet values: declared labels, discipline names, record names."""
+        if field.labels:
+            return dict(field.labels)
+        if field.name == "discipline":
+            vocabulary = disciplines()
+            return {str(v): vocabulary.label(str(v)) for v in values}
+        if field.name in _ID_LABELS:
+            found = await self.backend.sources(_ID_LABELS[field.name], [str(v) for v in values])
+            return {k: str(s.get("name") or k) for k, s in found.items()}
+        if field.kind.value == "boolean":
+            return {"True": "是", "False": "否", "true": "是", "false": "否"}
+        return {}
+
+    async def search_all(
+        self, libraries: Sequence[str], params: ListParams, actor: Actor
+    ) -> dict[str, Any]:
+        """One query across libraries, one ranking, and a `library` facet."""
+        started = time.perf_counter()
+        text = self._text(params.q)
+        schemas = [LIBRARY_SCHEMAS[name] for name in libraries]
+        common = _common_schema(schemas)
+        filters = parse_filter(params.filter, common)
+        fingerprint = query_fingerprint(",".join(libraries), params.q, params.filter, None)
+        paging = parse_paging(params.page, params.page_size, params.cursor, fingerprint)
+        scope = scope_for(actor)
+        sort = (SortKey("relevance", True),) if text else (SortKey("updated_at", True),)
+        result = await self.backend.search(
+            SearchRequest(
+                libraries=tuple(libraries),
+                scope=scope,
+                text=text,
+                filters=filters,
+                sort=sort,
+                offset=paging.offset,
+                size=paging.size,
+                search_after=paging.search_after,
+            )
+        )
+        counts = []
+        for schema in schemas:
+            only = await self.backend.search(
+                SearchRequest((schema.name,), scope, text=text, filters=filters, size=0)
+            )
+            counts.append({"value": schema.name, "label": schema.label, "count": only.total})
+        tokens = text.all_tokens if text else []
+        results = []
+        for hit in result.hits:
+            schema = LIBRARY_SCHEMAS[hit.library]
+            fields = [t.highlight for t in schema.text_fields if t.highlight]
+            results.append(
+                {"library": hit.library, **self._shape(hit.source, None, fields, tokens)}
+            )
+        return {
+            "meta": {
+                "count": result.total,
+                "page": paging.page,
+                "page_size": paging.size,
+                "next_cursor": self._next(paging, result.hits, fingerprint),
+                "took_ms": round((time.perf_counter() - started) * 1000),
+            },
+            "results": results,
+            "facets": {"library": sorted(counts, key=lambda c: -c["count"])},
+        }
+
+    async def autocomplete(
+        self, q: str, libraries: Sequence[str], actor: Actor
+    ) -> list[dict[str, Any]]:
+        prefix = normalize(q).replace(" ", "")
+        if not prefix:
+            return []
+        found = await self.backend.suggest(prefix, libraries, scope_for(actor), MAX_SUGGESTIONS)
+        return [
+            {"id": s.id, "label": s.label, "library": s.library, "hint": s.hint}
+            for s in found[:MAX_SUGGESTIONS]
+        ]
+
+    async def stats(
+        self, schema: LibrarySchema, group_by: str, params: ListParams, actor: Actor
+    ) -> dict[str, Any]:
+        names = [n.strip() for n in group_by.split(",") if n.strip()]
+        if not 1 <= len(names) <= MAX_GROUP_BY:
+            raise BadRequest(
+                "group_by: give one or two facetable fields, e.g. group_by=type,year",
+                errors=[FieldError(("query", "group_by"), "one or two fields")],
+            )
+        fields = list(parse_facets(",".join(names), schema))
+        request = SearchRequest(
+            libraries=(schema.name,),
+            scope=scope_for(actor),
+            text=self._text(params.q),
+            filters=parse_filter(params.filter, schema),
+        )
+        buckets = await self.backend.stats(request, fields)
+        labels = [await self.labels(f, [b.key[i] for b in buckets]) for i, f in enumerate(fields)]
+        return {
+            "library": schema.name,
+            "group_by": [f.name for f in fields],
+            "total": sum(b.count for b in buckets),
+            "results": [
+                {
+                    "key": {f.name: b.key[i] for i, f in enumerate(fields)},
+                    "labels": {
+                        f.name: labels[i].get(str(b.key[i]), str(b.key[i]))
+                        for i, f in enumerate(fields)
+                    },
+                    "count": b.count,
+                }
+                for b in buckets
+            ],
+        }
+
+    async def match_affiliation(self, affiliation: str, actor: Actor) -> list[dict[str, Any]]:
+        """Free-text affiliation → ranked institutions; `chosen` only when one is clearly right.
+
+        A candidate is chosen when its full name (or an alias) appears in the affiliation and
+        no other candidate's name of the same or greater length does: "清华大学计算机系" →
+        清华大学; "华北电力大学(北京)" prefers that campus over 华北电力大学; "师范大学" or
+        "北京" choose nothing.
+        """
+        folded = normalize(affiliation).replace(" ", "")
+        tokens = self.analyzer.query_tokens(affiliation)
+        if not folded or not tokens:
+            return []
+        text = TextQuery(groups=(tuple(Terms((t,)) for t in tokens[:64]),))
+        result = await self.backend.search(
+            SearchRequest(("institutions",), scope_for(actor), text=text, size=10)
+        )
+        candidates = []
+        top = max((h.score or 0.0 for h in result.hits), default=0.0) or 1.0
+        for hit in result.hits:
+            names = [hit.source.get("name"), *hit.source.get("aliases", [])]
+            contained = max(
+                (
+                    len(n)
+                    for n in (normalize(x).replace(" ", "") for x in names if x)
+                    if n in folded
+                ),
+                default=0,
+            )
+            score = 0.5 * (hit.score or 0.0) / top + 0.5 * contained / max(len(folded), 1)
+            candidates.append((contained, score, hit))
+        longest = max((c[0] for c in candidates), default=0)
+        winners = [c for c in candidates if c[0] == longest and longest > 0]
+        ranked = sorted(candidates, key=lambda c: (-c[0], -c[1]))
+        return [
+            {
+                "id": hit.id,
+                "name": hit.source.get("name"),
+                "score": round(score, 4),
+                "chosen": len(winners) == 1 and winners[0][2] is hit,
+            }
+            for _contained, score, hit in ranked
+        ]
+
+
+def _common_schema(schemas: Sequence[LibrarySchema]) -> LibrarySchema:
+    """Fields every library in a cross-library search shares (owner_org, dates)."""
+    names = set.intersection(*(set(s.fields) for s in schemas)) if schemas else set()
+    first = schemas[0]
+    return LibrarySchema(
+        name="search",
+        label="全部",
+        fields={n: first.fields[n] for n in sorted(names)},
+        text_fields=(),
+    )
+
+
+def everything() -> VisibilityScope:
+    return VisibilityScope(None)
