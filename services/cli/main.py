@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.cli import migrations
+from services.cli.indexer import add_indexer_parser
 from services.cli.keys import add_keys_parser
 from services.cli.up import run_up
 from services.kernel.db import Database
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
 
     add_keys_parser(sub)
+    add_indexer_parser(sub)
 
     serve = sub.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=[s.name for s in COMPONENTS])

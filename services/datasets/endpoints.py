@@ -18,22 +18,24 @@ from services.datasets.schemas import (
     RecordFields,
     RecordPatch,
     RecordRead,
-    Visibility,
 )
 from services.datasets.service import may_see_restricted
 from services.datasets.values import labels, present
 from services.kernel.concurrency import etag_for
-from services.kernel.errors import BadRequest, problem_responses
+from services.kernel.errors import problem_responses
 from services.kernel.internal_auth import Actor, Admin, InternalCaller, Writer
-from services.kernel.ownership import UpsertResult
 from services.kernel.pagination import (
     DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
+    CursorQuery,
     ListEnvelope,
     ListMeta,
-    decode_cursor,
+    ListQuery,
+    PageSizeQuery,
+    cursor_after,
     encode_cursor,
 )
+from services.kernel.routes import UPSERT_DESCRIPTION, ExternalIdPath, SourcePath, upserted
+from services.kernel.visibility import Visibility
 
 router = APIRouter(prefix="/datasets", tags=["datasets (特色数据库)"])
 
@@ -44,8 +46,6 @@ RecordId = Annotated[str, Path(description="`dsr_…` ID of the record.", max_le
 IfMatch = Annotated[
     str | None, Header(description='ETag from your last GET of the resource, e.g. `"v3"`.')
 ]
-Cursor = Annotated[str | None, Query(description="`meta.next_cursor` of the previous page.")]
-PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
 def _dataset_read(dataset: Dataset, record_count: int) -> DatasetRead:
@@ -84,10 +84,6 @@ def _record_read(view: DatasetView, record: DatasetRecord, actor: Actor) -> Reco
     )
 
 
-def _after(cursor: str | None) -> str | None:
-    return decode_cursor(cursor).get("after") if cursor else None
-
-
 # --- definitions --------------------------------------------------------------------------
 
 
@@ -100,10 +96,10 @@ def _after(cursor: str | None) -> str | None:
 async def list_datasets(
     service: DatasetServiceDep,
     caller: InternalCaller,
-    cursor: Cursor = None,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    cursor: CursorQuery = None,
+    page_size: PageSizeQuery = DEFAULT_PAGE_SIZE,
 ) -> ListEnvelope[DatasetRead]:
-    datasets, next_after = await service.list(caller, after=_after(cursor), limit=page_size)
+    datasets, next_after = await service.list(caller, after=cursor_after(cursor), limit=page_size)
     counts = await service.record_counts(datasets)
     return ListEnvelope[DatasetRead](
         meta=ListMeta(
@@ -203,26 +199,14 @@ async def list_records(
     slug: SlugPath,
     service: RecordServiceDep,
     caller: InternalCaller,
-    cursor: Cursor = None,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
-    ids: Annotated[
-        str | None, Query(description="Comma-separated IDs to fetch at once (≤ 100).")
-    ] = None,
+    query: ListQuery,
 ) -> ListEnvelope[RecordRead]:
-    id_list = [i.strip() for i in ids.split(",") if i.strip()] if ids is not None else None
-    if id_list is not None and len(id_list) > MAX_PAGE_SIZE:
-        raise BadRequest(f"ids: at most {MAX_PAGE_SIZE} IDs per request; split the list.")
     dataset, records = await service.list(
-        slug, caller, after=_after(cursor), limit=page_size, ids=id_list
+        slug, caller, after=query.after, limit=query.page_size, ids=query.ids
     )
     view = DatasetView.of(dataset)
-    next_cursor = (
-        encode_cursor({"after": records[-1].id})
-        if id_list is None and len(records) == page_size
-        else None
-    )
     return ListEnvelope[RecordRead](
-        meta=ListMeta(page_size=page_size, next_cursor=next_cursor),
+        meta=query.meta(records),
         results=[_record_read(view, r, caller) for r in records],
     )
 
@@ -251,25 +235,21 @@ async def create_record(
     "/{slug}/records/sources/{source}/{external_id}",
     response_model=RecordRead,
     summary="Create or replace the record keyed by (source, external_id)",
-    description="Idempotent: sending the same body twice leaves one record and one version. "
-    "The `Zhihui-Upsert` header says `created`, `updated` or `unchanged`.",
+    description=UPSERT_DESCRIPTION,
     responses=problem_responses(400, 401, 403, 404, 409, 410, 413, 422, 503),
 )
 async def upsert_record(
     slug: SlugPath,
-    source: Annotated[str, Path(max_length=64)],
-    external_id: Annotated[str, Path(max_length=200)],
+    source: SourcePath,
+    external_id: ExternalIdPath,
     body: RecordFields,
     service: RecordServiceDep,
     actor: Writer,
     response: Response,
 ) -> RecordRead:
     dataset, record, result = await service.upsert(slug, source, external_id, body, actor)
-    response.headers["Zhihui-Upsert"] = result.value
+    upserted(response, result, f"/datasets/{dataset.slug}/records/{record.id}")
     response.headers["ETag"] = etag_for(record.version)
-    if result is UpsertResult.CREATED:
-        response.status_code = status.HTTP_201_CREATED
-        response.headers["Location"] = f"/datasets/{dataset.slug}/records/{record.id}"
     return _record_read(DatasetView.of(dataset), record, actor)
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 
 from fastapi import FastAPI
 
@@ -14,6 +13,7 @@ from services.datasets.references import ReferenceChecker
 from services.kernel.app import create_service_app
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
+from services.kernel.peers import close_on_shutdown
 from services.kernel.settings import PlatformSettings
 
 
@@ -46,13 +46,6 @@ def create_app(
     )
     app.state.references = references
     if owns_clients:
-        inner = app.router.lifespan_context
-
-        @asynccontextmanager
-        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-            async with inner(app):
-                yield
-            await references.aclose()
-
-        app.router.lifespan_context = lifespan
+        # Clients passed in belong to the caller, who closes them.
+        close_on_shutdown(app, list(clients.values()))
     return app

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
-from services.kernel.records import RecordMixin
+from services.kernel.records import RecordMixin, live_unique
 
 DATASET_ID_PREFIX = "dst"
 RECORD_ID_PREFIX = "dsr"
@@ -21,17 +21,11 @@ class Base(DeclarativeBase):
     metadata = new_metadata()
 
 
-def _live_unique(name: str, *columns: str) -> Index:
-    # Unique among live rows only: a deleted dataset or record keeps its keys as history.
-    where = text("deleted_at IS NULL")
-    return Index(name, *columns, unique=True, postgresql_where=where, sqlite_where=where)
-
-
 class Dataset(RecordMixin, Base):
     """A special database's definition; records point at its `id`, URLs name its `slug`."""
 
     __tablename__ = "datasets"
-    __table_args__ = (_live_unique("uq_datasets_slug_live", "slug"),)
+    __table_args__ = (live_unique("uq_datasets_slug_live", "slug"),)
 
     slug: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
@@ -46,7 +40,7 @@ class Dataset(RecordMixin, Base):
 class DatasetRecord(RecordMixin, Base):
     __tablename__ = "dataset_records"
     __table_args__ = (
-        _live_unique(
+        live_unique(
             "uq_dataset_records_dataset_id_source_external_id_live",
             "dataset_id",
             "source",

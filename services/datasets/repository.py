@@ -52,7 +52,7 @@ class RecordRepository(Repository[DatasetRecord]):
             stmt = stmt.where(DatasetRecord.id > after)
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def list_by_ids(self, dataset_id: str, ids: Sequence[str]) -> Sequence[DatasetRecord]:
+    async def list_by_ids_in(self, dataset_id: str, ids: Sequence[str]) -> Sequence[DatasetRecord]:
         stmt = (
             self._live()
             .where(DatasetRecord.dataset_id == dataset_id, DatasetRecord.id.in_(list(ids)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -21,14 +20,19 @@ from pydantic import (
 
 from services.kernel.fields import (
     Block,
-    ExternalKey,
+    ExternalIdField,
     Line,
     Name,
     Org,
+    OwnerOrgField,
     RecordMeta,
-    SourceKey,
+    SourceField,
+    check_import_key,
     clean_line,
 )
+from services.kernel.merge_patch import MergePatch
+from services.kernel.visibility import VISIBILITY_LABELS as PLATFORM_VISIBILITY_LABELS
+from services.kernel.visibility import Visibility
 
 # Libraries a `ref:<library>` field may point at, and the ID prefix of their records.
 LIBRARIES: dict[str, str] = {"institutions": "ins", "experts": "exp", "outcomes": "out"}
@@ -80,16 +84,11 @@ RESERVED_SLUGS = frozenset(
 )
 
 
-class Visibility(StrEnum):
-    PUBLIC = "public"
-    PARTNER = "partner"
-    INTERNAL = "internal"
-
-
+# The platform's visibility levels and labels, except that datasets have always labelled
+# `partner` 合作单位可见 where the other libraries say 合作单位.
 VISIBILITY_LABELS: dict[Visibility, str] = {
-    Visibility.PUBLIC: "公开",
+    **PLATFORM_VISIBILITY_LABELS,
     Visibility.PARTNER: "合作单位可见",
-    Visibility.INTERNAL: "内部",
 }
 
 
@@ -386,32 +385,15 @@ class DatasetCreate(DatasetFields):
     """Body of `POST /datasets`."""
 
 
-class DatasetPatch(BaseModel):
+class DatasetPatch(MergePatch):
     """Body of `PATCH /datasets/{slug}` (JSON merge patch; `fields` replaces the whole list)."""
 
     model_config = ConfigDict(
-        extra="allow",
         json_schema_extra={"examples": [{"visibility": "partner", "description": None}]},
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def only_writable_fields(cls, data: Any) -> Any:
-        return _only_writable(data, DATASET_WRITABLE_FIELDS, DATASET_READ_ONLY_FIELDS)
-
-    def changes(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-
-def _only_writable(data: Any, writable: tuple[str, ...], read_only: tuple[str, ...]) -> Any:
-    if not isinstance(data, dict):
-        raise ValueError("a merge patch must be a JSON object of the fields to change")
-    for key in data:
-        if key in read_only:
-            raise ValueError(f"'{key}' is maintained by the platform and cannot be patched")
-        if key not in writable:
-            raise ValueError(f"unknown field '{key}'; writable fields are: {', '.join(writable)}")
-    return data
+    writable_fields = DATASET_WRITABLE_FIELDS
+    read_only_fields = DATASET_READ_ONLY_FIELDS
 
 
 class DatasetRead(BaseModel):
@@ -472,17 +454,13 @@ class RecordFields(BaseModel):
         default_factory=dict,
         description="Values keyed by field name; omit (or send null for) a field without a value.",
     )
-    owner_org: Org | None = Field(
-        None,
-        description="Owning organisation; defaults to the caller's. Only admins may set another.",
-    )
-    source: SourceKey | None = Field(None, description="Origin of the record, for imports.")
-    external_id: ExternalKey | None = Field(None, description="ID of the record in `source`.")
+    owner_org: OwnerOrgField = None
+    source: SourceField = None
+    external_id: ExternalIdField = None
 
     @model_validator(mode="after")
     def source_with_external_id(self) -> RecordFields:
-        if (self.source is None) != (self.external_id is None):
-            raise ValueError("give source and external_id together (they key imports), or neither")
+        check_import_key(self.source, self.external_id)
         return self
 
 
@@ -490,20 +468,15 @@ class RecordCreate(RecordFields):
     """Body of `POST /datasets/{slug}/records`."""
 
 
-class RecordPatch(BaseModel):
+class RecordPatch(MergePatch):
     """Body of a record `PATCH` (JSON merge patch): `{"values": {"year": null}}` clears one."""
 
     model_config = ConfigDict(
-        extra="allow", json_schema_extra={"examples": [{"values": {"name_en": "Number theory"}}]}
+        json_schema_extra={"examples": [{"values": {"name_en": "Number theory"}}]}
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def only_writable_fields(cls, data: Any) -> Any:
-        return _only_writable(data, RECORD_WRITABLE_FIELDS, RECORD_READ_ONLY_FIELDS)
-
-    def changes(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+    writable_fields = RECORD_WRITABLE_FIELDS
+    read_only_fields = RECORD_READ_ONLY_FIELDS
 
 
 class RecordRead(RecordMeta):

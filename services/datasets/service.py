@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.datasets.compatibility import DefinitionChange, Incompatibilities
@@ -46,22 +45,24 @@ from services.datasets.schemas import (
     RECORD_WRITABLE_FIELDS,
     DatasetFields,
     RecordFields,
-    Visibility,
 )
 from services.datasets.values import canonical, references, short, validate_values
 from services.kernel.changefeed import record_change
 from services.kernel.concurrency import expected_version, raise_stale
 from services.kernel.db import utcnow
-from services.kernel.errors import Conflict, FieldError, validation_failed
+from services.kernel.errors import Conflict, FieldError
 from services.kernel.ids import new_id
-from services.kernel.internal_auth import Actor, Role
-from services.kernel.merge_patch import apply_merge_patch
+from services.kernel.internal_auth import Actor
+from services.kernel.merge_patch import patched
 from services.kernel.ownership import (
     UpsertResult,
-    ensure_may_hand_over,
     ensure_may_write,
     owner_for_create,
+    owner_for_update,
 )
+from services.kernel.records import changed_values
+from services.kernel.service import LibraryService
+from services.kernel.visibility import can_see
 
 # Records an import looks up at once (also bounds the size of one IN list).
 UPSERT_BATCH = 500
@@ -70,28 +71,25 @@ UPSERT_BATCH = 500
 _RECORD_SHAPING = frozenset({"fields", "title_field", "visibility"})
 
 
-def may_read(visibility: str, owner_org: str, actor: Actor) -> bool:
-    """DESIGN.md roles: public for all; partner for keys; internal for its own organisation."""
-    if actor.role in (Role.ADMIN, Role.SERVICE) or visibility == Visibility.PUBLIC:
-        return True
-    if actor.role not in (Role.READER, Role.EDITOR):
-        return False
-    return visibility == Visibility.PARTNER or actor.org == owner_org
-
-
 def may_see_restricted(record_owner: str, actor: Actor) -> bool:
     """Restricted values (contact details): admins and the owning organisation's editors."""
     return actor.may_write(record_owner)
 
 
-class DatasetService:
+class DatasetService(LibraryService[Dataset]):
     """Dataset definitions: define, change (checked against stored records), delete."""
 
+    change_model = DatasetChange
+    entity = DATASET_ENTITY
+    repo: DatasetRepository
+
     def __init__(self, session: AsyncSession, references: ReferenceChecker) -> None:
-        self.session = session
-        self.repo = DatasetRepository(session)
+        super().__init__(session, DatasetRepository(session))
         self.records = RecordRepository(session)
         self.references = references
+
+    def document(self, record: Dataset) -> dict[str, Any]:
+        return dataset_document(record)
 
     # reads
 
@@ -102,7 +100,7 @@ class DatasetService:
             if await self.repo.was_deleted(slug):
                 raise DatasetDeleted(slug)
             raise DatasetNotFound(slug)
-        if not may_read(dataset.visibility, dataset.owner_org, actor):
+        if not can_see(actor, dataset.visibility, dataset.owner_org):
             raise DatasetNotFound(slug)  # hidden datasets are not admitted to exist
         return dataset
 
@@ -111,7 +109,7 @@ class DatasetService:
     ) -> tuple[list[Dataset], str | None]:
         """The visible datasets of one page by slug, and the slug to continue after (if any)."""
         page = await self.repo.list_after_slug(after, limit)
-        visible = [d for d in page if may_read(d.visibility, d.owner_org, actor)]
+        visible = [d for d in page if can_see(actor, d.visibility, d.owner_org)]
         return visible, page[-1].slug if len(page) == limit else None
 
     async def record_counts(self, datasets: Sequence[Dataset]) -> dict[str, int]:
@@ -125,13 +123,7 @@ class DatasetService:
         existing = await self.repo.get_live_by(slug=data.slug)
         if existing is not None:
             raise DuplicateSlug(data.slug, existing.id)
-        now = utcnow()
-        dataset = Dataset(
-            id=new_id(DATASET_ID_PREFIX), version=1, created_at=now, updated_at=now, **values
-        )
-        await self.repo.add(dataset)
-        await self._publish(dataset)
-        return dataset
+        return await self._insert(new_id(DATASET_ID_PREFIX), values)
 
     async def update(
         self,
@@ -146,18 +138,12 @@ class DatasetService:
         dataset = await self.get(slug, actor, lock="update")
         expected = expected_version(if_match, dataset.version)
         current = {name: getattr(dataset, name) for name in DATASET_WRITABLE_FIELDS}
-        try:
-            data = DatasetFields.model_validate(apply_merge_patch(current, patch))
-        except ValidationError as exc:
-            raise validation_failed(exc) from exc
+        data = patched(DatasetFields, current, patch)
         if data.slug != dataset.slug:
             raise SlugIsPermanent()
         values = data.model_dump(mode="json")
-        values["owner_org"] = values["owner_org"] or dataset.owner_org
-        ensure_may_hand_over(dataset.owner_org, values["owner_org"], actor)
-        changed = {
-            k: v for k, v in values.items() if canonical(getattr(dataset, k)) != canonical(v)
-        }
+        values["owner_org"] = owner_for_update(dataset.owner_org, values["owner_org"], actor)
+        changed = changed_values(dataset, values, key=canonical)
         if not changed:
             return dataset, 0  # nothing to write: no new version, no change-feed entry
         old_view = DatasetView.of(dataset)
@@ -222,15 +208,7 @@ class DatasetService:
                 version=version + 1,
                 document=None,
             )
-        await record_change(
-            self.session,
-            DatasetChange,
-            entity=DATASET_ENTITY,
-            record_id=dataset.id,
-            op="delete",
-            version=expected + 1,
-            document=None,
-        )
+        await self._tombstone(dataset.id, expected + 1)
         return len(rows)
 
     # rules
@@ -269,21 +247,6 @@ class DatasetService:
             raise IncompatibleDefinition(problems.errors())
         return pending
 
-    async def _publish(self, dataset: Dataset) -> None:
-        await record_change(
-            self.session,
-            DatasetChange,
-            entity=DATASET_ENTITY,
-            record_id=dataset.id,
-            op="upsert",
-            version=dataset.version,
-            document=dataset_document(dataset),
-        )
-
-    async def _current_version(self, dataset_id: str) -> int:
-        dataset = await self.repo.get(dataset_id, include_deleted=True)
-        return dataset.version if dataset else 0
-
 
 @dataclass(frozen=True, slots=True)
 class _Migrated:
@@ -296,12 +259,18 @@ class _Migrated:
     updated_at: datetime
 
 
-class RecordService:
-    """Records of one dataset: validated against its definition, owned by an organisation."""
+class RecordService(LibraryService[DatasetRecord]):
+    """Records of one dataset: validated against its definition, owned by an organisation.
+
+    A record's search document depends on its dataset's definition, so each write passes it.
+    """
+
+    change_model = DatasetChange
+    entity = RECORD_ENTITY
+    repo: RecordRepository
 
     def __init__(self, session: AsyncSession, references: ReferenceChecker) -> None:
-        self.session = session
-        self.repo = RecordRepository(session)
+        super().__init__(session, RecordRepository(session))
         self.datasets = DatasetService(session, references)
         self.references = references
 
@@ -322,7 +291,7 @@ class RecordService:
     ) -> tuple[Dataset, Sequence[DatasetRecord]]:
         dataset = await self.datasets.get(slug, actor)
         if ids is not None:
-            return dataset, await self.repo.list_by_ids(dataset.id, ids)
+            return dataset, await self.repo.list_by_ids_in(dataset.id, ids)
         return dataset, await self.repo.list_in(dataset.id, after=after, limit=limit)
 
     # writes
@@ -339,13 +308,9 @@ class RecordService:
         """Apply a JSON merge patch (values merge field by field), only if the ETag is current."""
         dataset = await self.datasets.get(slug, actor, lock="share")
         record = await self._record(dataset, record_id)
-        ensure_may_write(record.owner_org, actor)
-        expected = expected_version(if_match, record.version)
+        expected = self._may_change(record, if_match, actor)
         current = {name: getattr(record, name) for name in RECORD_WRITABLE_FIELDS}
-        try:
-            data = RecordFields.model_validate(apply_merge_patch(current, patch))
-        except ValidationError as exc:
-            raise validation_failed(exc) from exc
+        data = patched(RecordFields, current, patch)
         view = DatasetView.of(dataset)
         return dataset, await self._apply(view, record, expected, data, actor)
 
@@ -353,22 +318,8 @@ class RecordService:
         """Soft-delete: the row stays, the change feed gets a tombstone."""
         dataset = await self.datasets.get(slug, actor, lock="share")
         record = await self._record(dataset, record_id)
-        ensure_may_write(record.owner_org, actor)
-        expected = expected_version(if_match, record.version)
-        now = utcnow()
-        if not await self.repo.update_if_version(
-            record.id, expected, {"deleted_at": now, "updated_at": now}
-        ):
-            raise_stale(await self._current_version(record.id))
-        await record_change(
-            self.session,
-            DatasetChange,
-            entity=RECORD_ENTITY,
-            record_id=record.id,
-            op="delete",
-            version=expected + 1,
-            document=None,
-        )
+        expected = self._may_change(record, if_match, actor)
+        await self._soft_delete(record, expected)
 
     async def upsert(
         self, slug: str, source: str, external_id: str, data: RecordFields, actor: Actor
@@ -456,10 +407,8 @@ class RecordService:
             return record, UpsertResult.CREATED
         ensure_may_write(existing.owner_org, actor)
         before = existing.version
-        record = await self._apply(view, existing, existing.version, data, actor)
-        return record, (
-            UpsertResult.UPDATED if record.version != before else UpsertResult.UNCHANGED
-        )
+        record = await self._apply(view, existing, before, data, actor)
+        return record, UpsertResult.of_replace(before, record.version)
 
     async def _create(
         self,
@@ -488,7 +437,7 @@ class RecordService:
             updated_at=now,
         )
         await self.repo.add(record)
-        await self._publish(record, view)
+        await self._publish(record, record_document(record, record.values, view))
         return record
 
     async def _apply(
@@ -499,27 +448,22 @@ class RecordService:
         data: RecordFields,
         actor: Actor,
     ) -> DatasetRecord:
-        owner_org = data.owner_org or record.owner_org
-        ensure_may_hand_over(record.owner_org, owner_org, actor)
+        owner_org = owner_for_update(record.owner_org, data.owner_org, actor)
         wanted = {
             "values": await self._valid_values(data.values, view),
             "owner_org": owner_org,
             "source": data.source,
             "external_id": data.external_id,
         }
-        changed = {k: v for k, v in wanted.items() if canonical(getattr(record, k)) != canonical(v)}
+        changed = changed_values(record, wanted, key=canonical)
         if not changed:
             return record  # nothing to write: no new version, no change-feed entry
         await self._check_unique(
             record.dataset_id, data.source, data.external_id, exclude_id=record.id
         )
-        changed["updated_at"] = utcnow()
-        if not await self.repo.update_if_version(record.id, expected, changed):
-            raise_stale(await self._current_version(record.id))
-        refreshed = await self.repo.get(record.id)
-        assert refreshed is not None
-        await self._publish(refreshed, view)
-        return refreshed
+        stored = await self._store(record, expected, changed)
+        await self._publish(stored, record_document(stored, stored.values, view))
+        return stored
 
     async def _valid_values(self, raw: dict[str, Any], view: DatasetView) -> dict[str, Any]:
         """The values in stored form, or a 422 naming every field that is wrong."""
@@ -557,18 +501,3 @@ class RecordService:
         )
         if existing is not None and existing.id != exclude_id:
             raise DuplicateExternalId(source, external_id, existing.id)
-
-    async def _publish(self, record: DatasetRecord, view: DatasetView) -> None:
-        await record_change(
-            self.session,
-            DatasetChange,
-            entity=RECORD_ENTITY,
-            record_id=record.id,
-            op="upsert",
-            version=record.version,
-            document=record_document(record, record.values, view),
-        )
-
-    async def _current_version(self, record_id: str) -> int:
-        record = await self.repo.get(record_id, include_deleted=True)
-        return record.version if record else 0

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import Index, String, Text, text
+from sqlalchemy import String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
-from services.kernel.records import RecordMixin
+from services.kernel.records import RecordMixin, live_unique
 
 ID_PREFIX = "exp"
 ENTITY = "expert"
@@ -19,17 +19,11 @@ class Base(DeclarativeBase):
     metadata = new_metadata()
 
 
-def _live_unique(name: str, *columns: str) -> Index:
-    # Unique among live records only: a deleted record keeps its identifiers as history.
-    where = text("deleted_at IS NULL")
-    return Index(name, *columns, unique=True, postgresql_where=where, sqlite_where=where)
-
-
 class Expert(RecordMixin, Base):
     __tablename__ = "experts"
     __table_args__ = (
-        _live_unique("uq_experts_orcid_live", "orcid"),
-        _live_unique("uq_experts_source_external_id_live", "source", "external_id"),
+        live_unique("uq_experts_orcid_live", "orcid"),
+        live_unique("uq_experts_source_external_id_live", "source", "external_id"),
     )
 
     name: Mapped[str] = mapped_column(String(200), index=True)

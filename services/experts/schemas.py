@@ -23,16 +23,18 @@ from pydantic import (
 from services.kernel import identifiers
 from services.kernel.fields import (
     Block,
-    ExternalKey,
+    ExternalIdField,
     Line,
     Name,
-    Org,
+    OwnerOrgField,
     RecordMeta,
-    SourceKey,
+    SourceField,
     TextList,
     Url,
+    check_import_key,
 )
 from services.kernel.ids import is_id
+from services.kernel.merge_patch import MergePatch
 from services.vocabularies.disciplines import disciplines as discipline_vocabulary
 
 # Contact details: stored and returned to signed-in roles, never published in the change feed.
@@ -252,17 +254,13 @@ class ExpertFields(BaseModel):
         description="Restricted: digits, spaces, '-', parentheses and a leading '+' "
         "(6–20 digits); returned to signed-in callers only; never indexed.",
     )
-    owner_org: Org | None = Field(
-        None,
-        description="Owning organisation; defaults to the caller's. Only admins may set another.",
-    )
-    source: SourceKey | None = Field(None, description="Origin of the record, for imports.")
-    external_id: ExternalKey | None = Field(None, description="ID of the record in `source`.")
+    owner_org: OwnerOrgField = None
+    source: SourceField = None
+    external_id: ExternalIdField = None
 
     @model_validator(mode="after")
     def check_consistency(self) -> ExpertFields:
-        if (self.source is None) != (self.external_id is None):
-            raise ValueError("give source and external_id together (they key imports), or neither")
+        check_import_key(self.source, self.external_id)
         return self
 
 
@@ -270,33 +268,18 @@ class ExpertCreate(ExpertFields):
     """Body of `POST /experts`."""
 
 
-class ExpertPatch(BaseModel):
+class ExpertPatch(MergePatch):
     """Body of `PATCH` (JSON merge patch): only the fields to change; `null` clears a field.
 
     Lists (`affiliations`, `disciplines`, …) are replaced as a whole, as RFC 7396 says.
     """
 
     model_config = ConfigDict(
-        extra="allow",
         json_schema_extra={"examples": [{"title": "教授", "phone": None}]},
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def only_writable_fields(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            raise ValueError("a merge patch must be a JSON object of the fields to change")
-        for key in data:
-            if key in READ_ONLY_FIELDS:
-                raise ValueError(f"'{key}' is maintained by the platform and cannot be patched")
-            if key not in WRITABLE_FIELDS:
-                raise ValueError(
-                    f"unknown field '{key}'; writable fields are: {', '.join(WRITABLE_FIELDS)}"
-                )
-        return data
-
-    def changes(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+    writable_fields = WRITABLE_FIELDS
+    read_only_fields = READ_ONLY_FIELDS
 
 
 class ExpertRead(RecordMeta, ExpertFields):

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from services.gateway.auth import CallerMiddleware
 from services.gateway.config import GatewaySettings
 from services.gateway.endpoints import admin, datasets
+from services.gateway.endpoints import search as search_endpoints
+from services.gateway.endpoints.ops import ResponseCounter, in_process_indexer, ops_router
 from services.gateway.endpoints.records import library_router
 from services.gateway.libraries import LIBRARIES
 from services.gateway.proxy import Proxy
 from services.gateway.ratelimit import RateLimiter
+from services.gateway.search.backends.base import IndexUnavailable
+from services.gateway.search.components import SearchComponents, create_backend, create_search
+from services.gateway.search.indexer import IndexSink
 from services.kernel.app import UnicodeJSONResponse
 from services.kernel.db import Database
-from services.kernel.errors import ServiceUnavailable, install_error_handlers, problem_responses
+from services.kernel.errors import ServiceUnavailable, install_error_handlers, problem_response
 from services.kernel.http import ServiceClient
 from services.kernel.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.kernel.settings import PlatformSettings
 from services.registry import SERVICES
+
+logger = logging.getLogger("zhihui.gateway")
 
 DESCRIPTION = """
 The public API of the 智汇中国 think-tank knowledge platform: institutions (机构库), experts
@@ -49,38 +57,16 @@ def default_clients(platform: PlatformSettings, timeout: float) -> dict[str, Ser
     }
 
 
-def ops_router() -> APIRouter:
-    router = APIRouter(tags=["ops"])
-
-    @router.get("/healthz", summary="Liveness")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @router.get(
-        "/readyz",
-        summary="Readiness: own database, and each service's readiness",
-        responses=problem_responses(503),
+async def _index_unavailable(request: Request, exc: Exception) -> Response:
+    logger.warning("search index unavailable: %s", type(exc).__name__)
+    return problem_response(
+        status=503,
+        slug=ServiceUnavailable.slug,
+        title=ServiceUnavailable.title,
+        detail="The search index is not answering; retry in a few seconds.",
+        instance=request.url.path,
+        headers={"Retry-After": "5"},
     )
-    async def readyz(request: Request) -> dict[str, Any]:
-        database: Database = request.app.state.database
-        proxy: Proxy = request.app.state.proxy
-        try:
-            await database.ping()
-        except Exception as exc:
-            raise ServiceUnavailable(
-                "gateway database not reachable", headers={"Retry-After": "5"}
-            ) from exc
-        checks: dict[str, str] = {"database": "ok"}
-        for name, client in proxy.clients.items():
-            try:
-                response = await client.request("GET", "/readyz")
-                checks[name] = "ok" if response.status_code == 200 else "unavailable"
-            except ServiceUnavailable:
-                checks[name] = "unavailable"
-        # Ready means this gateway can serve; a down service degrades only its library.
-        return {"status": "ready", "checks": checks}
-
-    return router
 
 
 def create_app(
@@ -88,7 +74,10 @@ def create_app(
     platform: PlatformSettings | None = None,
     database: Database | None = None,
     clients: Mapping[str, ServiceClient] | None = None,
+    indexer_sink: IndexSink | None = None,
+    search: SearchComponents | None = None,
 ) -> FastAPI:
+    """The app; with `run_indexer` it also pulls the change feeds into the search index."""
     settings = settings or GatewaySettings()
     platform = platform or PlatformSettings()
     owns_database = database is None
@@ -98,11 +87,24 @@ def create_app(
         pool_size=settings.database_pool_size,
     )
     proxy = Proxy(clients or default_clients(platform, settings.service_timeout_seconds))
+    owns_search = search is None
+    components = search or create_search(create_backend(platform))
+    indexer = in_process_indexer(settings, db, proxy.clients, indexer_sink or components.sink)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await components.ensure_ready()
+        except IndexUnavailable:
+            logger.warning("search index not reachable at start; searches answer 503 until it is")
+        if indexer is not None:
+            await indexer.start()
         yield
+        if indexer is not None:
+            await indexer.stop()
         await proxy.aclose()
+        if owns_search:
+            await components.close()
         if owns_database:
             await db.dispose()
 
@@ -116,7 +118,13 @@ def create_app(
     app.state.database = db
     app.state.settings = settings
     app.state.proxy = proxy
+    app.state.indexer = indexer
+    app.state.search_components = components
+    app.state.search = components.service
+    app.state.catalogue = components.catalogue
+    app.state.response_counts = Counter()
     install_error_handlers(app)
+    app.add_exception_handler(IndexUnavailable, _index_unavailable)
     # Added innermost first: request context wraps everything, CORS answers preflights
     # before auth, the body limit applies before any parsing.
     app.add_middleware(CallerMiddleware, database=db, settings=settings, limiter=RateLimiter())
@@ -145,9 +153,11 @@ def create_app(
         max_age=600,
     )
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(ResponseCounter, counts=app.state.response_counts)
     app.include_router(ops_router())
     app.include_router(admin.router)
     app.include_router(datasets.router)
+    app.include_router(search_endpoints.router)  # before records: /institutions/match
     for library in LIBRARIES:
         app.include_router(library_router(library))
     return app

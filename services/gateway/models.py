@@ -1,10 +1,10 @@
-"""Tables the gateway owns: API keys."""
+"""Tables the gateway owns: API keys, and the indexer's cursors and leases."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import BigInteger, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kernel.db import UTCDateTime, new_metadata, utcnow
@@ -32,3 +32,30 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class IndexerCursor(Base):
+    """How far the search index has applied one service's change feed (the last applied seq).
+
+    Moved only after the index accepted the batch, in its own transaction, and only by the
+    lease holder from the position it read (compare-and-set), so it never skips or goes back.
+    """
+
+    __tablename__ = "indexer_cursors"
+
+    feed: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The current failure streak's error, cleared on recovery.
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class IndexerLease(Base):
+    """Which indexer pulls one feed: taken when free, expired or already held; renewed often."""
+
+    __tablename__ = "indexer_leases"
+
+    feed: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

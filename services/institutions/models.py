@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
-from services.kernel.records import RecordMixin
+from services.kernel.records import RecordMixin, live_unique
 
 ID_PREFIX = "ins"
 ENTITY = "institution"
@@ -19,24 +19,12 @@ class Base(DeclarativeBase):
     metadata = new_metadata()
 
 
-def _live_unique(name: str, *columns: str) -> Index:
-    # Unique among live records only: a deleted record keeps its identifiers as history.
-    where = text("deleted_at IS NULL")
-    return Index(
-        name,
-        *columns,
-        unique=True,
-        postgresql_where=where,
-        sqlite_where=where,
-    )
-
-
 class Institution(RecordMixin, Base):
     __tablename__ = "institutions"
     __table_args__ = (
-        _live_unique("uq_institutions_uscc_live", "uscc"),
-        _live_unique("uq_institutions_ror_id_live", "ror_id"),
-        _live_unique("uq_institutions_source_external_id_live", "source", "external_id"),
+        live_unique("uq_institutions_uscc_live", "uscc"),
+        live_unique("uq_institutions_ror_id_live", "ror_id"),
+        live_unique("uq_institutions_source_external_id_live", "source", "external_id"),
     )
 
     name: Mapped[str] = mapped_column(String(200), index=True)

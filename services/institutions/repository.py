@@ -34,7 +34,3 @@ class InstitutionRepository(Repository[Institution]):
             Institution.id.in_(list(ids)), Institution.deleted_at.is_(None)
         )
         return set((await self.session.execute(stmt)).scalars().all())
-
-    async def list_by_ids(self, ids: Sequence[str]) -> Sequence[Institution]:
-        stmt = self._live().where(Institution.id.in_(list(ids))).order_by(Institution.id)
-        return (await self.session.execute(stmt)).scalars().all()

@@ -11,15 +11,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from services.kernel import identifiers
 from services.kernel.fields import (
     Block,
-    ExternalKey,
+    ExternalIdField,
     Line,
     Name,
-    Org,
+    OwnerOrgField,
     RecordMeta,
-    SourceKey,
+    SourceField,
     TextList,
     Url,
+    check_import_key,
 )
+from services.kernel.merge_patch import MergePatch
 
 
 class InstitutionType(StrEnum):
@@ -150,12 +152,9 @@ class InstitutionFields(BaseModel):
     )
     description: Block | None = Field(None, description="Description (简介).")
     tags: TextList = Field(default_factory=list, description="Free tags (标签), e.g. 双一流.")
-    owner_org: Org | None = Field(
-        None,
-        description="Owning organisation; defaults to the caller's. Only admins may set another.",
-    )
-    source: SourceKey | None = Field(None, description="Origin of the record, for imports.")
-    external_id: ExternalKey | None = Field(None, description="ID of the record in `source`.")
+    owner_org: OwnerOrgField = None
+    source: SourceField = None
+    external_id: ExternalIdField = None
 
     @model_validator(mode="after")
     def check_consistency(self) -> InstitutionFields:
@@ -169,8 +168,7 @@ class InstitutionFields(BaseModel):
             )
         if self.merged_into and self.status is not InstitutionStatus.MERGED:
             raise ValueError("merged_into is only allowed with status 'merged'")
-        if (self.source is None) != (self.external_id is None):
-            raise ValueError("give source and external_id together (they key imports), or neither")
+        check_import_key(self.source, self.external_id)
         if self.region_code:
             official = identifiers.province_of(self.region_code)
             if self.province is None:
@@ -194,30 +192,15 @@ class InstitutionCreate(InstitutionFields):
     """Body of `POST /institutions`."""
 
 
-class InstitutionPatch(BaseModel):
+class InstitutionPatch(MergePatch):
     """Body of `PATCH` (JSON merge patch): only the fields to change; `null` clears a field."""
 
     model_config = ConfigDict(
-        extra="allow",
         json_schema_extra={"examples": [{"name_en": "Tsinghua University", "city": None}]},
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def only_writable_fields(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            raise ValueError("a merge patch must be a JSON object of the fields to change")
-        for key in data:
-            if key in READ_ONLY_FIELDS:
-                raise ValueError(f"'{key}' is maintained by the platform and cannot be patched")
-            if key not in WRITABLE_FIELDS:
-                raise ValueError(
-                    f"unknown field '{key}'; writable fields are: {', '.join(WRITABLE_FIELDS)}"
-                )
-        return data
-
-    def changes(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+    writable_fields = WRITABLE_FIELDS
+    read_only_fields = READ_ONLY_FIELDS
 
 
 class InstitutionRead(RecordMeta, InstitutionFields):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.institutions.documents import institution_document
@@ -20,60 +19,50 @@ from services.institutions.models import ENTITY, ID_PREFIX, Institution, Institu
 from services.institutions.repository import InstitutionRepository
 from services.institutions.schemas import WRITABLE_FIELDS, InstitutionFields
 from services.kernel import identifiers
-from services.kernel.changefeed import record_change
-from services.kernel.concurrency import expected_version, raise_stale
-from services.kernel.db import utcnow
-from services.kernel.errors import BadRequest, validation_failed
 from services.kernel.ids import new_id
 from services.kernel.internal_auth import Actor
-from services.kernel.merge_patch import apply_merge_patch
+from services.kernel.lookup import ExternalId, RecordLookup
+from services.kernel.merge_patch import patched
 from services.kernel.ownership import (
     UpsertResult,
-    ensure_may_hand_over,
     ensure_may_write,
     owner_for_create,
+    owner_for_update,
 )
+from services.kernel.records import changed_values
+from services.kernel.service import LibraryService
 
 # Deeper than any real hierarchy (ministry → university → school → department); also the
 # bound that stops a walk up a corrupted chain.
 MAX_HIERARCHY_DEPTH = 32
 
-_EXTERNAL_SCHEMES = {
-    "ror": ("ror_id", identifiers.normalize_ror),
-    "uscc": ("uscc", identifiers.normalize_uscc),
-}
+LOOKUP = RecordLookup(
+    schemes={
+        "ror": ExternalId("ror_id", identifiers.normalize_ror),
+        "uscc": ExternalId("uscc", identifiers.normalize_uscc),
+    },
+    accepted="an ins_… ID, ror:… or uscc:…",
+    not_found=InstitutionNotFound,
+    deleted=InstitutionDeleted,
+)
 
 
-class InstitutionService:
+class InstitutionService(LibraryService[Institution]):
+    change_model = InstitutionChange
+    entity = ENTITY
+    repo: InstitutionRepository
+
     def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self.repo = InstitutionRepository(session)
+        super().__init__(session, InstitutionRepository(session))
+
+    def document(self, record: Institution) -> dict[str, Any]:
+        return institution_document(record)
 
     # reads
 
     async def get(self, ref: str) -> Institution:
         """An institution by `ins_…` ID, `ror:…` or `uscc:…`; 404 if unknown, 410 if deleted."""
-        scheme, sep, value = ref.partition(":")
-        if sep:
-            if scheme not in _EXTERNAL_SCHEMES:
-                raise BadRequest(
-                    f"Unknown ID scheme {scheme[:20]!r}; use an ins_… ID, ror:… or uscc:…."
-                )
-            column, normalize = _EXTERNAL_SCHEMES[scheme]
-            try:
-                normalized = normalize(value)
-            except identifiers.IdentifierError as exc:
-                raise BadRequest(f"{scheme}:{value[:40]}: {exc}") from exc
-            record = await self.repo.get_live_by(**{column: normalized})
-            if record is None:
-                raise InstitutionNotFound(ref)
-            return record
-        record = await self.repo.get(ref, include_deleted=True)
-        if record is None:
-            raise InstitutionNotFound(ref)
-        if record.is_deleted:
-            raise InstitutionDeleted(ref)
-        return record
+        return await LOOKUP.find(self.repo, ref)
 
     async def list(
         self, *, after: str | None, limit: int, ids: Sequence[str] | None = None
@@ -90,51 +79,26 @@ class InstitutionService:
         record_id = new_id(ID_PREFIX)
         await self._check_references(record_id, values)
         await self._check_unique(values, exclude_id=None)
-        now = utcnow()
-        record = Institution(id=record_id, version=1, created_at=now, updated_at=now, **values)
-        await self.repo.add(record)
-        await self._publish(record)
-        return record
+        return await self._insert(record_id, values)
 
     async def update(
         self, ref: str, patch: dict[str, Any], if_match: str | None, actor: Actor
     ) -> Institution:
         """Apply a JSON merge patch, only if the caller's ETag is current."""
         record = await self.get(ref)
-        ensure_may_write(record.owner_org, actor)
-        expected = expected_version(if_match, record.version)
+        expected = self._may_change(record, if_match, actor)
         current = {field: getattr(record, field) for field in WRITABLE_FIELDS}
-        merged = apply_merge_patch(current, patch)
-        try:
-            values = InstitutionFields.model_validate(merged).model_dump(mode="json")
-        except ValidationError as exc:
-            raise validation_failed(exc) from exc
-        if values["owner_org"] is None:
-            values["owner_org"] = record.owner_org
+        values = patched(InstitutionFields, current, patch).model_dump(mode="json")
         return await self._apply(record, expected, values, actor)
 
     async def delete(self, ref: str, if_match: str | None, actor: Actor) -> None:
         """Soft-delete: the row stays, the change feed gets a tombstone."""
         record = await self.get(ref)
-        ensure_may_write(record.owner_org, actor)
-        expected = expected_version(if_match, record.version)
+        expected = self._may_change(record, if_match, actor)
         dependents = await self.repo.count_dependents(record.id)
         if dependents:
             raise HasDependents(record.id, f"{dependents} child or merged institution(s)")
-        now = utcnow()
-        if not await self.repo.update_if_version(
-            record.id, expected, {"deleted_at": now, "updated_at": now}
-        ):
-            raise_stale(await self._current_version(record.id))
-        await record_change(
-            self.session,
-            InstitutionChange,
-            entity=ENTITY,
-            record_id=record.id,
-            op="delete",
-            version=expected + 1,
-            document=None,
-        )
+        await self._soft_delete(record, expected)
 
     async def upsert(
         self, source: str, external_id: str, data: InstitutionFields, actor: Actor
@@ -145,48 +109,22 @@ class InstitutionService:
         if existing is None:
             return await self.create(data, actor), UpsertResult.CREATED
         ensure_may_write(existing.owner_org, actor)
-        values = data.model_dump(mode="json")
-        if values["owner_org"] is None:
-            values["owner_org"] = existing.owner_org
         before = existing.version
-        record = await self._apply(existing, existing.version, values, actor)
-        return record, (
-            UpsertResult.UPDATED if record.version != before else UpsertResult.UNCHANGED
-        )
+        record = await self._apply(existing, before, data.model_dump(mode="json"), actor)
+        return record, UpsertResult.of_replace(before, record.version)
 
     # rules
 
     async def _apply(
         self, record: Institution, expected: int, values: dict[str, Any], actor: Actor
     ) -> Institution:
-        ensure_may_hand_over(record.owner_org, values["owner_org"], actor)
-        changed = {k: v for k, v in values.items() if getattr(record, k) != v}
+        values["owner_org"] = owner_for_update(record.owner_org, values["owner_org"], actor)
+        changed = changed_values(record, values)
         if not changed:
             return record  # nothing to write: no new version, no change-feed entry
         await self._check_references(record.id, values)
         await self._check_unique(values, exclude_id=record.id)
-        changed["updated_at"] = utcnow()
-        if not await self.repo.update_if_version(record.id, expected, changed):
-            raise_stale(await self._current_version(record.id))
-        refreshed = await self.repo.get(record.id)
-        assert refreshed is not None
-        await self._publish(refreshed)
-        return refreshed
-
-    async def _publish(self, record: Institution) -> None:
-        await record_change(
-            self.session,
-            InstitutionChange,
-            entity=ENTITY,
-            record_id=record.id,
-            op="upsert",
-            version=record.version,
-            document=institution_document(record),
-        )
-
-    async def _current_version(self, record_id: str) -> int:
-        record = await self.repo.get(record_id, include_deleted=True)
-        return record.version if record else 0
+        return await self._save(record, expected, changed)
 
     async def _check_references(self, record_id: str, values: dict[str, Any]) -> None:
         parent_id = values.get("parent_id")

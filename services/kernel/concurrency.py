@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from fastapi import Header
 
 from services.kernel.errors import FieldError, PreconditionFailed, PreconditionRequired
 
 _ETAG = re.compile(r'^(?:W/)?"v(\d{1,18})"$')
+
+# The header a PATCH or DELETE of a record must send (see `expected_version`).
+IfMatch = Annotated[
+    str | None, Header(description='ETag from your last GET of the record, e.g. `"v3"`.')
+]
 
 
 def etag_for(version: int) -> str:

@@ -77,6 +77,22 @@ Org = Annotated[
 SourceKey = Annotated[Line, Field(max_length=64)]
 ExternalKey = Annotated[Line, Field(max_length=200)]
 
+# The fields every record's writable fields end with: who owns it and where it came from.
+OwnerOrgField = Annotated[
+    Org | None,
+    Field(
+        description="Owning organisation; defaults to the caller's. Only admins may set another."
+    ),
+]
+SourceField = Annotated[SourceKey | None, Field(description="Origin of the record, for imports.")]
+ExternalIdField = Annotated[ExternalKey | None, Field(description="ID of the record in `source`.")]
+
+
+def check_import_key(source: str | None, external_id: str | None) -> None:
+    """`source` and `external_id` key a record for imports: give both, or neither."""
+    if (source is None) != (external_id is None):
+        raise ValueError("give source and external_id together (they key imports), or neither")
+
 
 class RecordMeta(BaseModel):
     """Fields the platform maintains on every record."""

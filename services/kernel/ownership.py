@@ -15,6 +15,11 @@ class UpsertResult(StrEnum):
     UPDATED = "updated"
     UNCHANGED = "unchanged"
 
+    @classmethod
+    def of_replace(cls, before: int, after: int) -> UpsertResult:
+        """A record replaced from version `before`: updated if that made a new version."""
+        return cls.UPDATED if after != before else cls.UNCHANGED
+
 
 def owner_for_create(requested: str | None, actor: Actor) -> str:
     """The owner of a new record: the caller's organisation unless an admin names another."""
@@ -39,3 +44,10 @@ def ensure_may_write(owner_org: str, actor: Actor) -> None:
 def ensure_may_hand_over(current_owner: str, new_owner: str, actor: Actor) -> None:
     if new_owner != current_owner and not actor.is_admin:
         raise Forbidden("Only an admin can hand a record to another organisation (owner_org).")
+
+
+def owner_for_update(current_owner: str, requested: str | None, actor: Actor) -> str:
+    """The owner after a change: the current one unless another is named (admins only)."""
+    owner = requested or current_owner
+    ensure_may_hand_over(current_owner, owner, actor)
+    return owner

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, Generic, TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import orjson
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
 from services.kernel.errors import BadRequest, FieldError
@@ -51,3 +54,49 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
             "follow meta.next_cursor.",
             errors=[FieldError(("query", "cursor"), "invalid cursor", "value_error")],
         ) from exc
+
+
+# The query parameters of every keyset-paged list endpoint.
+CursorQuery = Annotated[str | None, Query(description="`meta.next_cursor` of the previous page.")]
+PageSizeQuery = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+IdsQuery = Annotated[str | None, Query(description="Comma-separated IDs to fetch at once (≤ 100).")]
+
+
+def cursor_after(cursor: str | None) -> Any:
+    """The `after` position of a cursor this API issued; None without one (the first page)."""
+    return decode_cursor(cursor).get("after") if cursor else None
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ListRequest:
+    """A list request: some records by ID (`ids`), or a page of records in ID order."""
+
+    ids: list[str] | None
+    after: str | None
+    page_size: int
+
+    def meta(self, records: Sequence[_HasId]) -> ListMeta:
+        """The envelope's meta; a full page in ID order gets a cursor after its last record."""
+        full_page = self.ids is None and len(records) == self.page_size
+        next_cursor = encode_cursor({"after": records[-1].id}) if full_page else None
+        return ListMeta(page_size=self.page_size, next_cursor=next_cursor)
+
+
+def list_request(
+    cursor: CursorQuery = None,
+    page_size: PageSizeQuery = DEFAULT_PAGE_SIZE,
+    ids: IdsQuery = None,
+) -> ListRequest:
+    """`?ids=a,b,c` (at most 100) or `?cursor=…&page_size=…`; a bad cursor or too many IDs: 400."""
+    id_list = [i.strip() for i in ids.split(",") if i.strip()] if ids is not None else None
+    if id_list is not None and len(id_list) > MAX_PAGE_SIZE:
+        raise BadRequest(f"ids: at most {MAX_PAGE_SIZE} IDs per request; split the list.")
+    return ListRequest(ids=id_list, after=cursor_after(cursor), page_size=page_size)
+
+
+ListQuery = Annotated[ListRequest, Depends(list_request)]

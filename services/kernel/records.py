@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.kernel.db import UTCDateTime, utcnow
+
+
+def live_unique(name: str, *columns: str) -> Index:
+    """A unique index over live records only: a deleted record keeps its identifiers as
+    history, and a new record may take them."""
+    where = text("deleted_at IS NULL")
+    return Index(name, *columns, unique=True, postgresql_where=where, sqlite_where=where)
 
 
 class RecordMixin:
@@ -26,3 +35,12 @@ class RecordMixin:
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+def changed_values(
+    record: object, values: Mapping[str, Any], *, key: Callable[[Any], Any] | None = None
+) -> dict[str, Any]:
+    """The `values` that differ from the record's columns (compared by `key`, if given)."""
+    if key is None:
+        return {k: v for k, v in values.items() if getattr(record, k) != v}
+    return {k: v for k, v in values.items() if key(getattr(record, k)) != key(v)}

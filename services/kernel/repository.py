@@ -71,6 +71,11 @@ class Repository(Generic[M]):
             ) from exc
         return result.rowcount == 1  # type: ignore[attr-defined]
 
+    async def list_by_ids(self, ids: Sequence[str]) -> Sequence[M]:
+        """The live records among `ids`, in ID order."""
+        stmt = self._live().where(self.model.id.in_(list(ids))).order_by(self.model.id)
+        return (await self.session.execute(stmt)).scalars().all()
+
     async def list_after(self, after_id: str | None, limit: int) -> Sequence[M]:
         """Live records in ID order after `after_id` (keyset paging, stable under writes)."""
         stmt = self._live().order_by(self.model.id).limit(limit)

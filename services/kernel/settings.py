@@ -30,6 +30,8 @@ class PlatformSettings(BaseSettings):
     # One PostgreSQL database for the platform; each service lives in its own schema.
     # Unset means the embedded default: one SQLite file per service under data_dir.
     database_url: str | None = None
+    # Elasticsearch for search; unset means the embedded SQLite FTS5 index under data_dir.
+    elasticsearch_url: str | None = None
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Path, Response, status
 
-from services.kernel.concurrency import etag_for
-from services.kernel.errors import BadRequest, problem_responses
+from services.kernel.concurrency import IfMatch, etag_for
+from services.kernel.errors import problem_responses
 from services.kernel.internal_auth import InternalCaller, Writer
-from services.kernel.pagination import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    ListEnvelope,
-    ListMeta,
-    decode_cursor,
-    encode_cursor,
-)
+from services.kernel.pagination import ListEnvelope, ListQuery
+from services.kernel.routes import UPSERT_DESCRIPTION, ExternalIdPath, SourcePath, upserted
 from services.outcomes.dependencies import OutcomeServiceDep
 from services.outcomes.models import Outcome
 from services.outcomes.schemas import (
@@ -34,9 +28,6 @@ Ref = Annotated[
     str,
     Path(description="`out_…` ID, or a DOI: `doi:10.1234/abc`.", max_length=400),
 ]
-IfMatch = Annotated[
-    str | None, Header(description='ETag from your last GET of the record, e.g. `"v3"`.')
-]
 
 
 def _read(record: Outcome, response: Response) -> OutcomeRead:
@@ -53,26 +44,11 @@ def _read(record: Outcome, response: Response) -> OutcomeRead:
 async def list_outcomes(
     service: OutcomeServiceDep,
     caller: InternalCaller,
-    cursor: Annotated[
-        str | None, Query(description="`meta.next_cursor` of the previous page.")
-    ] = None,
-    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    ids: Annotated[
-        str | None, Query(description="Comma-separated IDs to fetch at once (≤ 100).")
-    ] = None,
+    query: ListQuery,
 ) -> ListEnvelope[OutcomeSummary]:
-    id_list = [i.strip() for i in ids.split(",") if i.strip()] if ids is not None else None
-    if id_list is not None and len(id_list) > MAX_PAGE_SIZE:
-        raise BadRequest(f"ids: at most {MAX_PAGE_SIZE} IDs per request; split the list.")
-    after = decode_cursor(cursor).get("after") if cursor else None
-    records = await service.list(caller, after=after, limit=page_size, ids=id_list)
-    next_cursor = (
-        encode_cursor({"after": records[-1].id})
-        if id_list is None and len(records) == page_size
-        else None
-    )
+    records = await service.list(caller, after=query.after, limit=query.page_size, ids=query.ids)
     return ListEnvelope[OutcomeSummary](
-        meta=ListMeta(page_size=page_size, next_cursor=next_cursor),
+        meta=query.meta(records),
         results=[OutcomeSummary.model_validate(r) for r in records],
     )
 
@@ -96,23 +72,19 @@ async def create_outcome(
     "/sources/{source}/{external_id}",
     response_model=OutcomeRead,
     summary="Create or replace the outcome keyed by (source, external_id)",
-    description="Idempotent: sending the same body twice leaves one record and one version. "
-    "The `Zhihui-Upsert` header says `created`, `updated` or `unchanged`.",
+    description=UPSERT_DESCRIPTION,
     responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
 )
 async def upsert_outcome(
-    source: Annotated[str, Path(max_length=64)],
-    external_id: Annotated[str, Path(max_length=200)],
+    source: SourcePath,
+    external_id: ExternalIdPath,
     body: OutcomeFields,
     service: OutcomeServiceDep,
     actor: Writer,
     response: Response,
 ) -> OutcomeRead:
     record, result = await service.upsert(source, external_id, body, actor)
-    response.headers["Zhihui-Upsert"] = result.value
-    if result.value == "created":
-        response.status_code = status.HTTP_201_CREATED
-        response.headers["Location"] = f"/outcomes/{record.id}"
+    upserted(response, result, f"/outcomes/{record.id}")
     return _read(record, response)
 
 

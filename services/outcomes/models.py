@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, ClassVar
 
-from sqlalchemy import Date, Index, Integer, String, Text, text
+from sqlalchemy import Date, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
-from services.kernel.records import RecordMixin
+from services.kernel.records import RecordMixin, live_unique
 
 ID_PREFIX = "out"
 ENTITY = "outcome"
@@ -20,17 +20,11 @@ class Base(DeclarativeBase):
     metadata = new_metadata()
 
 
-def _live_unique(name: str, *columns: str) -> Index:
-    # Unique among live records only: a deleted record keeps its identifiers as history.
-    where = text("deleted_at IS NULL")
-    return Index(name, *columns, unique=True, postgresql_where=where, sqlite_where=where)
-
-
 class Outcome(RecordMixin, Base):
     __tablename__ = "outcomes"
     __table_args__ = (
-        _live_unique("uq_outcomes_doi_live", "doi"),
-        _live_unique("uq_outcomes_source_external_id_live", "source", "external_id"),
+        live_unique("uq_outcomes_doi_live", "doi"),
+        live_unique("uq_outcomes_source_external_id_live", "source", "external_id"),
     )
 
     title: Mapped[str] = mapped_column(String(500))

@@ -22,17 +22,19 @@ from pydantic import (
 from services.kernel import identifiers
 from services.kernel.fields import (
     Block,
-    ExternalKey,
+    ExternalIdField,
     Line,
     Name,
-    Org,
+    OwnerOrgField,
     RecordMeta,
-    SourceKey,
+    SourceField,
     TextList,
     Url,
+    check_import_key,
     clean_block,
 )
 from services.kernel.ids import is_id
+from services.kernel.merge_patch import MergePatch
 from services.kernel.visibility import VISIBILITY_LABELS, Visibility
 from services.vocabularies.disciplines import UnknownDiscipline, disciplines
 
@@ -295,12 +297,9 @@ class OutcomeContent(BaseModel):
         None, description="DOI, bare or as a doi.org URL; stored lower-cased, unique."
     )
     url: Url | None = Field(None, description="Where the outcome can be read online.")
-    owner_org: Org | None = Field(
-        None,
-        description="Owning organisation; defaults to the caller's. Only admins may set another.",
-    )
-    source: SourceKey | None = Field(None, description="Origin of the record, for imports.")
-    external_id: ExternalKey | None = Field(None, description="ID of the record in `source`.")
+    owner_org: OwnerOrgField = None
+    source: SourceField = None
+    external_id: ExternalIdField = None
 
     @field_validator("authors")
     @classmethod
@@ -328,8 +327,7 @@ class OutcomeContent(BaseModel):
 
     @model_validator(mode="after")
     def check_consistency(self) -> OutcomeContent:
-        if (self.source is None) != (self.external_id is None):
-            raise ValueError("give source and external_id together (they key imports), or neither")
+        check_import_key(self.source, self.external_id)
         return self
 
 
@@ -358,30 +356,15 @@ class OutcomeCreate(OutcomeFields):
     """Body of `POST /outcomes`."""
 
 
-class OutcomePatch(BaseModel):
+class OutcomePatch(MergePatch):
     """Body of `PATCH` (JSON merge patch): only the fields to change; `null` clears a field."""
 
     model_config = ConfigDict(
-        extra="allow",
         json_schema_extra={"examples": [{"visibility": "public", "series": None}]},
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def only_writable_fields(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            raise ValueError("a merge patch must be a JSON object of the fields to change")
-        for key in data:
-            if key in READ_ONLY_FIELDS:
-                raise ValueError(f"'{key}' is maintained by the platform and cannot be patched")
-            if key not in WRITABLE_FIELDS:
-                raise ValueError(
-                    f"unknown field '{key}'; writable fields are: {', '.join(WRITABLE_FIELDS)}"
-                )
-        return data
-
-    def changes(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+    writable_fields = WRITABLE_FIELDS
+    read_only_fields = READ_ONLY_FIELDS
 
 
 class OutcomeSummary(RecordMeta, OutcomeContent):

@@ -6,25 +6,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kernel import identifiers
-from services.kernel.changefeed import record_change
-from services.kernel.concurrency import expected_version, raise_stale
-from services.kernel.db import utcnow
-from services.kernel.errors import BadRequest, Forbidden, validation_failed
+from services.kernel.errors import Forbidden
 from services.kernel.http import ServiceClient
 from services.kernel.ids import new_id
 from services.kernel.internal_auth import Actor
-from services.kernel.merge_patch import apply_merge_patch
+from services.kernel.lookup import ExternalId, RecordLookup
+from services.kernel.merge_patch import patched
 from services.kernel.ownership import (
     UpsertResult,
-    ensure_may_hand_over,
     ensure_may_write,
     owner_for_create,
+    owner_for_update,
 )
 from services.kernel.peers import missing_ids
+from services.kernel.records import changed_values
+from services.kernel.service import LibraryService
 from services.kernel.visibility import can_see, scope_for
 from services.outcomes.documents import outcome_document
 from services.outcomes.exceptions import (
@@ -42,6 +41,15 @@ from services.outcomes.schemas import (
     parse_published,
 )
 
+# DOIs are long, so more of a malformed one is quoted back; `DOI:` is read as `doi:`.
+LOOKUP = RecordLookup(
+    schemes={"doi": ExternalId("doi", identifiers.normalize_doi, echo=60)},
+    accepted="an out_… ID or doi:…",
+    not_found=OutcomeNotFound,
+    deleted=OutcomeDeleted,
+    ignore_case=True,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Peers:
@@ -51,33 +59,26 @@ class Peers:
     institutions: ServiceClient
 
 
-class OutcomeService:
+class OutcomeService(LibraryService[Outcome]):
+    change_model = OutcomeChange
+    entity = ENTITY
+    repo: OutcomeRepository
+
     def __init__(self, session: AsyncSession, peers: Peers) -> None:
-        self.session = session
+        super().__init__(session, OutcomeRepository(session))
         self.peers = peers
-        self.repo = OutcomeRepository(session)
+
+    def document(self, record: Outcome) -> dict[str, Any]:
+        return outcome_document(record)
 
     # reads
 
     async def get(self, ref: str, actor: Actor) -> Outcome:
         """An outcome by `out_…` ID or `doi:…`; 404 if unknown or not visible, 410 if deleted."""
-        scheme, sep, value = ref.partition(":")
-        if sep:
-            if scheme.lower() != "doi":
-                raise BadRequest(f"Unknown ID scheme {scheme[:20]!r}; use an out_… ID or doi:….")
-            try:
-                doi = identifiers.normalize_doi(value)
-            except identifiers.IdentifierError as exc:
-                raise BadRequest(f"doi:{value[:60]}: {exc}") from exc
-            record = await self.repo.get_live_by(doi=doi)
-        else:
-            record = await self.repo.get(ref, include_deleted=True)
         # An invisible record answers exactly like a missing one, deleted or not.
-        if record is None or not can_see(actor, record.visibility, record.owner_org):
-            raise OutcomeNotFound(ref)
-        if record.is_deleted:
-            raise OutcomeDeleted(ref)
-        return record
+        return await LOOKUP.find(
+            self.repo, ref, admits=lambda r: can_see(actor, r.visibility, r.owner_org)
+        )
 
     async def list(
         self, actor: Actor, *, after: str | None, limit: int, ids: Sequence[str] | None = None
@@ -95,45 +96,22 @@ class OutcomeService:
         await self._check_references(data, previous=None)
         values = _columns(data) | {"owner_org": owner}
         await self._check_unique(values, exclude_id=None, actor=actor)
-        now = utcnow()
-        record = Outcome(id=new_id(ID_PREFIX), version=1, created_at=now, updated_at=now, **values)
-        await self.repo.add(record)
-        await self._publish(record)
-        return record
+        return await self._insert(new_id(ID_PREFIX), values)
 
     async def update(
         self, ref: str, patch: dict[str, Any], if_match: str | None, actor: Actor
     ) -> Outcome:
         """Apply a JSON merge patch, only if the caller's ETag is current."""
         record = await self.get(ref, actor)
-        ensure_may_write(record.owner_org, actor)
-        expected = expected_version(if_match, record.version)
-        merged = apply_merge_patch(_fields_of(record), patch)
-        try:
-            data = OutcomeFields.model_validate(merged)
-        except ValidationError as exc:
-            raise validation_failed(exc) from exc
+        expected = self._may_change(record, if_match, actor)
+        data = patched(OutcomeFields, _fields_of(record), patch)
         return await self._apply(record, expected, data, actor)
 
     async def delete(self, ref: str, if_match: str | None, actor: Actor) -> None:
         """Soft-delete: the row stays, the change feed gets a tombstone."""
         record = await self.get(ref, actor)
-        ensure_may_write(record.owner_org, actor)
-        expected = expected_version(if_match, record.version)
-        now = utcnow()
-        if not await self.repo.update_if_version(
-            record.id, expected, {"deleted_at": now, "updated_at": now}
-        ):
-            raise_stale(await self._current_version(record.id))
-        await record_change(
-            self.session,
-            OutcomeChange,
-            entity=ENTITY,
-            record_id=record.id,
-            op="delete",
-            version=expected + 1,
-            document=None,
-        )
+        expected = self._may_change(record, if_match, actor)
+        await self._soft_delete(record, expected)
 
     async def upsert(
         self, source: str, external_id: str, data: OutcomeFields, actor: Actor
@@ -151,10 +129,8 @@ class OutcomeService:
             )
         ensure_may_write(existing.owner_org, actor)
         before = existing.version
-        record = await self._apply(existing, existing.version, data, actor)
-        return record, (
-            UpsertResult.UPDATED if record.version != before else UpsertResult.UNCHANGED
-        )
+        record = await self._apply(existing, before, data, actor)
+        return record, UpsertResult.of_replace(before, record.version)
 
     # rules
 
@@ -162,36 +138,13 @@ class OutcomeService:
         self, record: Outcome, expected: int, data: OutcomeFields, actor: Actor
     ) -> Outcome:
         values = _columns(data)
-        if values["owner_org"] is None:
-            values["owner_org"] = record.owner_org
-        ensure_may_hand_over(record.owner_org, values["owner_org"], actor)
-        changed = {k: v for k, v in values.items() if getattr(record, k) != v}
+        values["owner_org"] = owner_for_update(record.owner_org, values["owner_org"], actor)
+        changed = changed_values(record, values)
         if not changed:
             return record  # nothing to write: no new version, no change-feed entry
         await self._check_references(data, previous=record)
         await self._check_unique(values, exclude_id=record.id, actor=actor)
-        changed["updated_at"] = utcnow()
-        if not await self.repo.update_if_version(record.id, expected, changed):
-            raise_stale(await self._current_version(record.id))
-        refreshed = await self.repo.get(record.id)
-        assert refreshed is not None
-        await self._publish(refreshed)
-        return refreshed
-
-    async def _publish(self, record: Outcome) -> None:
-        await record_change(
-            self.session,
-            OutcomeChange,
-            entity=ENTITY,
-            record_id=record.id,
-            op="upsert",
-            version=record.version,
-            document=outcome_document(record),
-        )
-
-    async def _current_version(self, record_id: str) -> int:
-        record = await self.repo.get(record_id, include_deleted=True)
-        return record.version if record else 0
+        return await self._save(record, expected, changed)
 
     async def _check_references(self, data: OutcomeFields, *, previous: Outcome | None) -> None:
         """Experts and institutions named for the first time must exist in their services.

@@ -7,12 +7,10 @@ experts and outcomes do not exist yet, so tiny stand-in apps answer their list-b
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import FastAPI, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from services.datasets.config import DatasetsSettings
 from services.datasets.main import create_app
@@ -23,27 +21,7 @@ from services.kernel.http import ServiceClient
 from services.kernel.ids import new_id
 from services.registry import service_named
 from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
-
-
-def stand_in_library(library: str, live_ids: set[str]) -> FastAPI:
-    """Answers `GET /<library>?ids=…` like services/institutions/endpoints.py does."""
-    app = FastAPI()
-
-    @app.get(f"/{library}")
-    async def list_by_ids(
-        ids: Annotated[str, Query()] = "",
-        token: Annotated[str | None, Header(alias="X-Internal-Token")] = None,
-    ) -> object:
-        if token != TEST_INTERNAL_TOKEN:
-            return JSONResponse({"status": 401}, status_code=401)
-        wanted = [i for i in ids.split(",") if i]
-        found = sorted(i for i in wanted if i in live_ids)
-        return {
-            "meta": {"count": len(found), "page_size": 100},
-            "results": [{"id": i} for i in found],
-        }
-
-    return app
+from tests.helpers import list_by_ids_stand_in
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +62,8 @@ async def ref_clients(
 ) -> AsyncIterator[dict[str, ServiceClient]]:
     apps = {
         "institutions": institutions_app,
-        "experts": stand_in_library("experts", live_experts),
-        "outcomes": stand_in_library("outcomes", live_outcomes),
+        "experts": list_by_ids_stand_in("experts", live_experts),
+        "outcomes": list_by_ids_stand_in("outcomes", live_outcomes),
     }
     clients = {
         library: ServiceClient(

@@ -9,14 +9,10 @@ from typing import Any
 import httpx
 
 from tests.actors import ADMIN, SERVICE
-from tests.institutions.helpers import assert_problem, feed_head
 
 __all__ = [
     "FRONTIER",
-    "assert_problem",
-    "changes_after",
     "define",
-    "feed_head",
     "institution",
     "post_record",
     "read_dataset",
@@ -89,21 +85,6 @@ async def read_record(
     client: httpx.AsyncClient, slug: str, record_id: str, headers: dict[str, str] | None = None
 ) -> httpx.Response:
     return await client.get(f"/datasets/{slug}/records/{record_id}", headers=headers or SERVICE)
-
-
-async def changes_after(client: httpx.AsyncClient, after: int) -> list[dict[str, Any]]:
-    """Every change-feed entry after `after`, following pages."""
-    changes: list[dict[str, Any]] = []
-    while True:
-        page = (
-            await client.get(
-                "/internal/changes", params={"after": after, "limit": 1000}, headers=SERVICE
-            )
-        ).json()
-        changes += page["changes"]
-        if not page["changes"]:
-            return changes
-        after = page["next_after"]
 
 
 async def institution(institutions: httpx.AsyncClient, name: str) -> str:

@@ -19,15 +19,13 @@ from tests.actors import (
 )
 from tests.datasets.helpers import (
     FRONTIER,
-    assert_problem,
-    changes_after,
     define,
-    feed_head,
     post_record,
     read_dataset,
     read_record,
     unique_slug,
 )
+from tests.helpers import assert_problem, changes_after, feed_head, list_all
 
 # --- create -------------------------------------------------------------------------------
 
@@ -191,30 +189,15 @@ async def test_visibility_hides_datasets_from_who_may_not_see_them(
                 assert response.status_code == 200, (headers, dataset["visibility"])
             else:
                 assert_problem(response, 404)
-        listed: set[str] = set()
-        cursor = None
-        while True:
-            params = {"page_size": 2, **({"cursor": cursor} if cursor else {})}
-            page = (await client.get("/datasets", params=params, headers=headers)).json()
-            listed |= {d["slug"] for d in page["results"]}
-            cursor = page["meta"]["next_cursor"]
-            if not cursor:
-                break
+        shown = await list_all(client, "/datasets", page_size=2, headers=headers)
+        listed = {d["slug"] for d in shown}
         assert (partner["slug"] in listed) is sees_partner
         assert (internal["slug"] in listed) is sees_internal
 
 
 async def test_list_pages_by_slug(client: httpx.AsyncClient) -> None:
     made = {(await define(client))["slug"] for _ in range(3)}
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params = {"page_size": 2, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/datasets", params=params, headers=SERVICE)).json()
-        seen += [d["slug"] for d in page["results"]]
-        cursor = page["meta"]["next_cursor"]
-        if not cursor:
-            break
+    seen = [d["slug"] for d in await list_all(client, "/datasets", page_size=2)]
     assert seen == sorted(seen) and len(seen) == len(set(seen)) and made <= set(seen)
     assert_problem(await client.get("/datasets", params={"cursor": "!!"}, headers=SERVICE), 400)
 

@@ -8,19 +8,17 @@ from typing import Any
 
 import httpx
 
-from tests.actors import ADMIN, SERVICE
+from tests.actors import ADMIN
 from tests.data import universities
 from tests.datasets.helpers import (
     FRONTIER,
-    assert_problem,
-    changes_after,
     define,
-    feed_head,
     institution,
     post_record,
     read_dataset,
     read_record,
 )
+from tests.helpers import assert_problem, changes_after, feed_head, list_all
 
 
 def _fields(**changes: dict[str, Any]) -> list[dict[str, Any]]:
@@ -48,17 +46,7 @@ async def _patch(
 
 
 async def _all_records(client: httpx.AsyncClient, slug: str) -> dict[str, dict[str, Any]]:
-    records: dict[str, dict[str, Any]] = {}
-    cursor = None
-    while True:
-        params = {"page_size": 100, **({"cursor": cursor} if cursor else {})}
-        page = (
-            await client.get(f"/datasets/{slug}/records", params=params, headers=SERVICE)
-        ).json()
-        records |= {r["id"]: r for r in page["results"]}
-        cursor = page["meta"]["next_cursor"]
-        if not cursor:
-            return records
+    return {r["id"]: r for r in await list_all(client, f"/datasets/{slug}/records")}
 
 
 async def test_definition_round_trip(client: httpx.AsyncClient) -> None:

@@ -14,9 +14,10 @@ from services.datasets import examples
 from services.kernel.db import Database
 from services.kernel.internal_auth import Actor, Role
 from services.kernel.ownership import UpsertResult
-from tests.actors import ADMIN, ANONYMOUS, SERVICE
+from tests.actors import ADMIN, ANONYMOUS
 from tests.data import SHARED_DATA
-from tests.datasets.helpers import changes_after, feed_head, read_dataset, read_record
+from tests.datasets.helpers import read_dataset, read_record
+from tests.helpers import changes_after, feed_head, list_all
 
 NSFC_FILE = SHARED_DATA / "nsfc-disciplines" / "nsfc_disciplines.jsonl"
 GOV_FILE = SHARED_DATA / "gov-work-reports" / "government_work_reports.jsonl"
@@ -37,16 +38,7 @@ async def _load(database: Database, slug: str, path: Path) -> Counter[UpsertResu
 
 
 async def _all_records(client: httpx.AsyncClient, slug: str) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        params = {"page_size": 100, **({"cursor": cursor} if cursor else {})}
-        response = await client.get(f"/datasets/{slug}/records", params=params, headers=SERVICE)
-        page = response.json()
-        records += page["results"]
-        cursor = page["meta"]["next_cursor"]
-        if not cursor:
-            return records
+    return await list_all(client, f"/datasets/{slug}/records")
 
 
 async def test_nsfc_taxonomy_fills_all_codes_once(

@@ -24,15 +24,8 @@ from tests.actors import (
 )
 from tests.conftest import asgi_client
 from tests.data import universities
-from tests.datasets.helpers import (
-    assert_problem,
-    changes_after,
-    define,
-    feed_head,
-    institution,
-    post_record,
-    read_record,
-)
+from tests.datasets.helpers import define, institution, post_record, read_record
+from tests.helpers import assert_problem, changes_after, feed_head, list_all
 
 
 @pytest.fixture(scope="module")
@@ -265,17 +258,8 @@ async def test_list_records_by_cursor_and_ids(
 ) -> None:
     other = await define(client)
     made = [await post_record(client, other["slug"], {"question": f"问题{i}"}) for i in range(5)]
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params = {"page_size": 2, **({"cursor": cursor} if cursor else {})}
-        page = (
-            await client.get(f"/datasets/{other['slug']}/records", params=params, headers=SERVICE)
-        ).json()
-        seen += [r["id"] for r in page["results"]]
-        cursor = page["meta"]["next_cursor"]
-        if not cursor:
-            break
+    listed = await list_all(client, f"/datasets/{other['slug']}/records", page_size=2)
+    seen = [r["id"] for r in listed]
     assert seen == sorted(m["id"] for m in made)
     ids = ",".join(m["id"] for m in made[:2])
     by_ids = await client.get(

@@ -11,6 +11,8 @@ import httpx
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app as create_gateway
 from services.gateway.schemas import KeyCreate, KeyRole
+from services.gateway.search.backends.embedded import EmbeddedBackend
+from services.gateway.search.components import create_search
 from services.gateway.service import ApiKeyService
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
@@ -48,7 +50,9 @@ async def test_killed_service_is_503_others_keep_working_and_it_recovers(tmp_pat
         )
         for name, port in ports.items()
     }
-    app = create_gateway(GatewaySettings(), PlatformSettings(), gateway_db, clients)
+    search = create_search(EmbeddedBackend(tmp_path / "search.sqlite"))
+    settings = GatewaySettings(run_indexer=False)
+    app = create_gateway(settings, PlatformSettings(), gateway_db, clients, search=search)
     try:
         admin = {"Authorization": f"Bearer {await _admin_key(gateway_db)}"}
         async with asgi_client(app, "http://gateway") as gateway:
@@ -83,3 +87,4 @@ async def test_killed_service_is_503_others_keep_working_and_it_recovers(tmp_pat
         for client in clients.values():
             await client.aclose()
         await gateway_db.dispose()
+        await search.close()

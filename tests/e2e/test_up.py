@@ -84,10 +84,23 @@ def test_up_starts_all_services_serves_and_stops_cleanly(tmp_path: Path) -> None
         # The public door: the sample data is there, listed through the gateway.
         assert any("sample data: 48 institutions, 24 experts, 40 outcomes" in ln for ln in output)
         gateway = f"http://127.0.0.1:{ports['gateway']}"
-        listed = httpx.get(f"{gateway}/api/v1/institutions", params={"page_size": 100}, timeout=10)
-        assert listed.status_code == 200
-        names = {r["name"] for r in listed.json()["results"]}
+        # The in-process indexer makes writes searchable within moments (poll briefly).
+        names: set[str] = set()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            listed = httpx.get(
+                f"{gateway}/api/v1/institutions", params={"page_size": 100}, timeout=10
+            )
+            assert listed.status_code == 200
+            names = {r["name"] for r in listed.json()["results"]}
+            if {"北京大学", "清华大学", "中国科学技术协会"} <= names:
+                break
+            time.sleep(0.2)
         assert {"北京大学", "清华大学", "中国科学技术协会"} <= names
+        found = httpx.get(f"{gateway}/api/v1/institutions", params={"q": "清华"}, timeout=10)
+        assert found.json()["results"][0]["name"] == "清华大学"
+        suggested = httpx.get(f"{gateway}/api/v1/autocomplete", params={"q": "qh"}, timeout=10)
+        assert "清华大学" in [s["label"] for s in suggested.json()["results"]]
         assert listed.headers["x-ratelimit-limit"]
         outcomes = httpx.get(f"{gateway}/api/v1/outcomes", timeout=10).json()["results"]
         assert outcomes and all(o["visibility"] == "public" for o in outcomes)

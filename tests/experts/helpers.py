@@ -9,7 +9,6 @@ import httpx
 
 from tests.actors import ADMIN, SERVICE
 from tests.data import universities
-from tests.institutions.helpers import assert_problem as assert_problem
 
 _counter = itertools.count(1)
 _universities = itertools.cycle(universities())
@@ -49,19 +48,3 @@ async def read(
     client: httpx.AsyncClient, ref: str, headers: dict[str, str] | None = None
 ) -> httpx.Response:
     return await client.get(f"/experts/{ref}", headers=headers or SERVICE)
-
-
-async def feed_head(client: httpx.AsyncClient) -> int:
-    response = await client.get(
-        "/internal/changes", params={"after": 0, "limit": 1}, headers=SERVICE
-    )
-    assert response.status_code == 200
-    return int(response.json()["head"])
-
-
-async def feed_after(client: httpx.AsyncClient, after: int) -> list[dict[str, Any]]:
-    response = await client.get(
-        "/internal/changes", params={"after": after, "limit": 1000}, headers=SERVICE
-    )
-    assert response.status_code == 200
-    return list(response.json()["changes"])

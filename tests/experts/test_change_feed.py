@@ -8,14 +8,8 @@ import httpx
 
 from services.vocabularies.disciplines import disciplines
 from tests.actors import ADMIN, NO_TOKEN, SERVICE
-from tests.experts.helpers import (
-    assert_problem,
-    create,
-    create_institution,
-    feed_after,
-    feed_head,
-    unique_name,
-)
+from tests.experts.helpers import create, create_institution, unique_name
+from tests.helpers import assert_problem, changes_after, feed_head
 
 EMAIL = "secret.contact@example.edu.cn"
 PHONE = "+86 (10) 8888-7777"
@@ -81,7 +75,7 @@ async def test_feed_document_carries_what_search_needs(
     await client.patch(
         f"/experts/{record['id']}", json={"title": "教授"}, headers={**ADMIN, "If-Match": '"v1"'}
     )
-    changes = await feed_after(client, head)
+    changes = await changes_after(client, head)
     assert [(c["record_id"], c["op"], c["version"]) for c in changes] == [
         (record["id"], "upsert", 1),
         (record["id"], "upsert", 2),

@@ -7,7 +7,8 @@ import asyncio
 import httpx
 
 from tests.actors import ADMIN
-from tests.experts.helpers import create, feed_after, feed_head, read
+from tests.experts.helpers import create, read
+from tests.helpers import changes_after, feed_head
 
 
 async def test_concurrent_patches_with_same_etag_exactly_one_wins(
@@ -28,5 +29,5 @@ async def test_concurrent_patches_with_same_etag_exactly_one_wins(
     winner = next(r for r in responses if r.status_code == 200).json()["title"]
     stored = (await read(client, record["id"])).json()
     assert stored["title"] == winner and stored["version"] == 2
-    feed = await feed_after(client, head)
+    feed = await changes_after(client, head)
     assert [(c["version"], c["document"]["title"]) for c in feed] == [(2, winner)]

@@ -18,13 +18,12 @@ from tests.actors import (
 from tests.experts.helpers import (
     CARBERRY_ORCID,
     X_ORCID,
-    assert_problem,
     create,
     create_institution,
-    feed_head,
     read,
     unique_name,
 )
+from tests.helpers import assert_problem, feed_head, list_all
 
 UNKNOWN_INSTITUTION = "ins_zzzzzzzzzzzzzzzzzzzz"
 
@@ -279,15 +278,7 @@ async def test_anonymous_read_omits_contact_details_reader_sees_them(
 
 async def test_list_pages_by_cursor_and_fetches_by_ids(client: httpx.AsyncClient) -> None:
     made = [await create(client) for _ in range(5)]
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params = {"page_size": 3, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/experts", params=params, headers=SERVICE)).json()
-        seen += [r["id"] for r in page["results"]]
-        cursor = page["meta"]["next_cursor"]
-        if not cursor:
-            break
+    seen = [r["id"] for r in await list_all(client, "/experts", page_size=3)]
     assert seen == sorted(seen) and len(seen) == len(set(seen))
     assert {m["id"] for m in made} <= set(seen)
     ids = ",".join(m["id"] for m in made[:2])

@@ -15,6 +15,7 @@ from services.experts.main import create_app as create_experts
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app as create_gateway
 from services.gateway.schemas import KeyCreate, KeyRole
+from services.gateway.search.components import SearchComponents
 from services.gateway.service import ApiKeyService
 from services.institutions.config import InstitutionsSettings
 from services.institutions.main import create_app as create_institutions
@@ -24,6 +25,7 @@ from services.outcomes.config import OutcomesSettings
 from services.outcomes.main import create_app as create_outcomes
 from services.registry import service_named
 from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
+from tests.search_helpers import FeedPump, drop_search, make_search
 
 MakeKey = Callable[..., Awaitable[str]]
 
@@ -82,12 +84,37 @@ def service_clients(platform: Platform, platform_settings) -> dict[str, ServiceC
 
 
 @pytest.fixture(scope="module")
-async def gateway(platform: Platform, platform_settings) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+async def search(backend: str, module_tmp) -> AsyncIterator[SearchComponents]:  # type: ignore[no-untyped-def]
+    """The embedded index beside SQLite databases, Elasticsearch beside PostgreSQL."""
+    components = make_search("embedded" if backend == "sqlite" else "elasticsearch", module_tmp)
+    yield components
+    await drop_search(components)
+
+
+@pytest.fixture(scope="module")
+def platform_clients(platform: Platform, platform_settings) -> dict[str, ServiceClient]:  # type: ignore[no-untyped-def]
+    return service_clients(platform, platform_settings)
+
+
+@pytest.fixture(scope="module")
+def index_now(search: SearchComponents, platform_clients: dict[str, ServiceClient]) -> FeedPump:
+    """Call to bring the search index up to date with every service's feed."""
+    return FeedPump(search, platform_clients)
+
+
+@pytest.fixture(scope="module")
+async def gateway(
+    platform: Platform,
+    platform_settings,  # type: ignore[no-untyped-def]
+    platform_clients: dict[str, ServiceClient],
+    search: SearchComponents,
+) -> AsyncIterator[httpx.AsyncClient]:
     app = create_gateway(
-        GatewaySettings(anonymous_rate_limit=10_000),
+        GatewaySettings(anonymous_rate_limit=10_000, run_indexer=False),
         platform_settings,
         platform.gateway_db,
-        service_clients(platform, platform_settings),
+        platform_clients,
+        search=search,
     )
     async with asgi_client(app, "http://gateway") as http:
         yield http

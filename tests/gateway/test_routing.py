@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app as create_gateway
+from services.gateway.search.components import SearchComponents
 from services.institutions.models import InstitutionChange
 from services.kernel.http import ServiceClient
 from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
@@ -114,13 +115,20 @@ async def test_request_id_reaches_the_service_and_its_change_feed(
 
 async def test_a_down_service_is_503_with_retry_after(
     platform: Platform,
-    platform_settings,
-    keys: dict[str, dict[str, str]],  # type: ignore[no-untyped-def]
+    platform_settings,  # type: ignore[no-untyped-def]
+    keys: dict[str, dict[str, str]],
+    search: SearchComponents,
 ) -> None:
     dead = {
         "institutions": ServiceClient("institutions", "http://127.0.0.1:9", TEST_INTERNAL_TOKEN)
     }
-    app = create_gateway(GatewaySettings(), platform_settings, platform.gateway_db, dead)
+    app = create_gateway(
+        GatewaySettings(run_indexer=False),
+        platform_settings,
+        platform.gateway_db,
+        dead,
+        search=search,
+    )
     async with asgi_client(app, "http://gateway") as http:
         read = await http.get("/api/v1/institutions/ins_zzzzzzzzzzzzzzzzzzzz")
         body = assert_problem(read, 503)
@@ -133,12 +141,17 @@ async def test_a_down_service_is_503_with_retry_after(
 
 async def test_rate_limit_per_key_and_per_ip(
     platform: Platform,
-    platform_settings,
-    make_key: MakeKey,  # type: ignore[no-untyped-def]
+    platform_settings,  # type: ignore[no-untyped-def]
+    make_key: MakeKey,
+    search: SearchComponents,
 ) -> None:
     secret = await make_key("reader", "cast", rate_limit=3)
     app = create_gateway(
-        GatewaySettings(anonymous_rate_limit=2), platform_settings, platform.gateway_db, {}
+        GatewaySettings(anonymous_rate_limit=2, run_indexer=False),
+        platform_settings,
+        platform.gateway_db,
+        {},
+        search=search,
     )
     async with asgi_client(app, "http://gateway") as http:
         statuses = []

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from tests.actors import ADMIN, SERVICE
+from tests.helpers import assert_problem as assert_problem  # the gateway tests import it here
 
 _counter = itertools.count(1)
 
@@ -32,26 +33,3 @@ async def create(
 
 async def read(client: httpx.AsyncClient, ref: str) -> httpx.Response:
     return await client.get(f"/institutions/{ref}", headers=SERVICE)
-
-
-async def feed_head(client: httpx.AsyncClient) -> int:
-    response = await client.get(
-        "/internal/changes", params={"after": 0, "limit": 1}, headers=SERVICE
-    )
-    assert response.status_code == 200
-    return int(response.json()["head"])
-
-
-def assert_problem(
-    response: httpx.Response, status: int, field: str | None = None
-) -> dict[str, Any]:
-    """A problem+json of `status`; if `field` is given, an error entry names it."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status and body["detail"] and body["type"].startswith("/problems/")
-    assert "Traceback" not in response.text and "SELECT" not in response.text
-    if field is not None:
-        locs = [".".join(str(p) for p in e["loc"]) for e in body.get("errors", [])]
-        assert any(field in loc for loc in locs) or field in body["detail"], body
-    return body

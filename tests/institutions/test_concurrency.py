@@ -7,7 +7,8 @@ import asyncio
 import httpx
 
 from tests.actors import ADMIN, SERVICE
-from tests.institutions.helpers import create, feed_head, read, unique_name
+from tests.helpers import feed_head
+from tests.institutions.helpers import create, read, unique_name
 
 WRITERS = 16
 WRITES_PER_WRITER = 12
@@ -33,9 +34,9 @@ async def test_concurrent_patches_with_same_etag_exactly_one_wins(
     winner = next(r for r in responses if r.status_code == 200).json()["city"]
     stored = (await read(client, record["id"])).json()
     assert stored["city"] == winner and stored["version"] == 2
-    feed = (
-        await client.get("/internal/changes", params={"after": head}, headers=SERVICE)
-    ).json()["changes"]
+    feed = (await client.get("/internal/changes", params={"after": head}, headers=SERVICE)).json()[
+        "changes"
+    ]
     assert [(c["version"], c["document"]["city"]) for c in feed] == [(2, winner)]
 
 

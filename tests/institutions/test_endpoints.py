@@ -14,13 +14,12 @@ from tests.actors import (
     READER,
     SERVICE,
 )
+from tests.helpers import assert_problem, feed_head, list_all
 from tests.institutions.helpers import (
     PKU_ROR,
     TSINGHUA_ROR,
     TSINGHUA_USCC,
-    assert_problem,
     create,
-    feed_head,
     read,
     unique_name,
 )
@@ -182,15 +181,7 @@ async def test_read_needs_internal_token(client: httpx.AsyncClient) -> None:
 
 async def test_list_pages_by_cursor_and_fetches_by_ids(client: httpx.AsyncClient) -> None:
     made = [await create(client) for _ in range(5)]
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params = {"page_size": 3, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/institutions", params=params, headers=SERVICE)).json()
-        seen += [r["id"] for r in page["results"]]
-        cursor = page["meta"]["next_cursor"]
-        if not cursor:
-            break
+    seen = [r["id"] for r in await list_all(client, "/institutions", page_size=3)]
     assert seen == sorted(seen) and len(seen) == len(set(seen))
     assert {m["id"] for m in made} <= set(seen)
     ids = ",".join(m["id"] for m in made[:2])

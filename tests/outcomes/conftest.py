@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from services.institutions.config import InstitutionsSettings
 from services.institutions.main import create_app as create_institutions_app
@@ -22,29 +21,10 @@ from services.outcomes.config import OutcomesSettings
 from services.outcomes.main import create_app
 from services.registry import service_named
 from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
+from tests.helpers import list_by_ids_stand_in
 
 # The experts the stand-in knows; any other exp_… ID is unknown to it.
 KNOWN_EXPERTS = tuple(new_id("exp") for _ in range(6))
-
-
-def experts_stand_in(known: tuple[str, ...]) -> FastAPI:
-    """`GET /experts?ids=…` as every domain service answers it: the known ones, in ID order."""
-    app = FastAPI()
-    app.state.calls = []
-
-    @app.get("/experts")
-    async def list_experts(
-        ids: Annotated[str, Query()] = "",
-        token: Annotated[str | None, Header(alias="X-Internal-Token")] = None,
-    ) -> Any:
-        if token != TEST_INTERNAL_TOKEN:
-            return JSONResponse({"status": 401}, status_code=401)
-        wanted = [i for i in ids.split(",") if i]
-        app.state.calls.append(wanted)
-        results = [{"id": i, "name": "专家"} for i in sorted(set(wanted)) if i in known]
-        return {"meta": {"count": len(results), "page_size": len(wanted)}, "results": results}
-
-    return app
 
 
 def closed_port_url() -> str:
@@ -67,7 +47,7 @@ async def institutions_db(database_factory) -> Database:  # type: ignore[no-unty
 
 @pytest.fixture(scope="module")
 def experts_app() -> FastAPI:
-    return experts_stand_in(KNOWN_EXPERTS)
+    return list_by_ids_stand_in("experts", KNOWN_EXPERTS)
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,10 @@ import httpx
 
 from tests.actors import ADMIN, SERVICE
 from tests.data import SHARED_DATA
-from tests.institutions.helpers import assert_problem
 
 __all__ = [
-    "assert_problem",
     "create",
     "csl_papers",
-    "feed_head",
-    "feed_since",
     "government_work_reports",
     "paper_body",
     "read",
@@ -69,19 +65,3 @@ async def read(
     client: httpx.AsyncClient, ref: str, headers: dict[str, str] | None = None
 ) -> httpx.Response:
     return await client.get(f"/outcomes/{ref}", headers=headers or SERVICE)
-
-
-async def feed_head(client: httpx.AsyncClient) -> int:
-    response = await client.get(
-        "/internal/changes", params={"after": 0, "limit": 1}, headers=SERVICE
-    )
-    assert response.status_code == 200
-    return int(response.json()["head"])
-
-
-async def feed_since(client: httpx.AsyncClient, after: int) -> list[dict[str, Any]]:
-    response = await client.get(
-        "/internal/changes", params={"after": after, "limit": 100}, headers=SERVICE
-    )
-    assert response.status_code == 200
-    return list(response.json()["changes"])

@@ -17,16 +17,9 @@ from tests.actors import (
     READER,
     SERVICE,
 )
+from tests.helpers import assert_problem, changes_after, feed_head, list_all
 from tests.outcomes.conftest import KNOWN_EXPERTS
-from tests.outcomes.helpers import (
-    assert_problem,
-    create,
-    csl_papers,
-    feed_head,
-    feed_since,
-    paper_body,
-    read,
-)
+from tests.outcomes.helpers import create, csl_papers, paper_body, read
 
 # A real DOI (the CSL paper's own, COLING 2022) in the forms people paste it.
 CSL_DOI = "10.48550/arXiv.2209.05034"
@@ -254,16 +247,9 @@ async def test_read_needs_internal_token(client: httpx.AsyncClient) -> None:
 
 async def test_list_pages_by_cursor_and_fetches_by_ids(client: httpx.AsyncClient) -> None:
     made = [await create(client) for _ in range(5)]
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"page_size": 3, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/outcomes", params=params, headers=SERVICE)).json()
-        seen += [r["id"] for r in page["results"]]
-        assert all("full_text" not in r for r in page["results"])
-        cursor = page["meta"]["next_cursor"]
-        if not cursor:
-            break
+    listed = await list_all(client, "/outcomes", page_size=3)
+    assert all("full_text" not in r for r in listed)
+    seen = [r["id"] for r in listed]
     assert seen == sorted(seen) and len(seen) == len(set(seen))
     assert {m["id"] for m in made} <= set(seen)
     wanted = [made[3]["id"], made[0]["id"], "out_zzzzzzzzzzzzzzzzzzzz"]
@@ -411,7 +397,7 @@ async def test_delete_leaves_tombstone_and_410(client: httpx.AsyncClient) -> Non
     assert response.status_code == 204
     assert_problem(await read(client, record["id"]), 410)
     assert_problem(await read(client, "doi:10.1000/deleted-1"), 404)
-    feed = await feed_since(client, head)
+    feed = await changes_after(client, head)
     assert [(c["record_id"], c["op"], c["version"], c["document"]) for c in feed] == [
         (record["id"], "delete", 2, None)
     ]
@@ -499,7 +485,7 @@ async def test_change_feed_document_carries_what_the_index_needs(
         json={"keywords": ["科技政策"]},
         headers={**EDITOR_CAST, "If-Match": '"v1"'},
     )
-    page = await feed_since(client, head)
+    page = await changes_after(client, head)
     assert [(c["op"], c["version"], c["record_id"]) for c in page] == [
         ("upsert", 1, record["id"]),
         ("upsert", 2, record["id"]),

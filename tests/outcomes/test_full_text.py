@@ -11,13 +11,8 @@ import orjson
 from services.outcomes.documents import FULL_TEXT_EXCERPT_CHARS
 from services.outcomes.schemas import MAX_FULL_TEXT_CHARS
 from tests.actors import ADMIN, EDITOR_CAST, SERVICE
-from tests.outcomes.helpers import (
-    assert_problem,
-    feed_head,
-    feed_since,
-    government_work_reports,
-    read,
-)
+from tests.helpers import assert_problem, changes_after, feed_head
+from tests.outcomes.helpers import government_work_reports, read
 
 MIN_REPORT_CHARS = 30_000
 
@@ -95,7 +90,7 @@ async def test_feed_carries_a_bounded_excerpt_never_the_body(client: httpx.Async
     head = await feed_head(client)
     created = await client.post("/outcomes", json=_report_body(report), headers=ADMIN)
     assert created.status_code == 201
-    (change,) = await feed_since(client, head)
+    (change,) = await changes_after(client, head)
     document = change["document"]
     assert "full_text" not in document
     assert document["full_text_excerpt"] == report["content"][:FULL_TEXT_EXCERPT_CHARS]

@@ -7,8 +7,9 @@ from fastapi import FastAPI
 
 from services.kernel.ids import new_id
 from tests.actors import ADMIN
+from tests.helpers import assert_problem, feed_head
 from tests.outcomes.conftest import KNOWN_EXPERTS
-from tests.outcomes.helpers import assert_problem, create, feed_head, paper_body, read
+from tests.outcomes.helpers import create, paper_body, read
 
 
 async def _institution(institutions: httpx.AsyncClient) -> dict[str, str]:

@@ -10,7 +10,8 @@ import pytest
 from services.kernel.internal_auth import Actor, Role
 from services.kernel.visibility import Visibility, can_see, scope_for
 from tests.actors import ADMIN, ANONYMOUS, EDITOR_CAST, EDITOR_OTHER, SERVICE, internal_headers
-from tests.outcomes.helpers import assert_problem, create, feed_head, paper_body, read
+from tests.helpers import assert_problem, feed_head
+from tests.outcomes.helpers import create, paper_body, read
 
 # Records below are owned by "cast"; each row: (actor headers, public, partner, internal).
 MATRIX: dict[str, tuple[dict[str, str], bool, bool, bool]] = {

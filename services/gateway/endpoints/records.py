@@ -7,20 +7,58 @@ real body types, which are chosen at runtime.
 
 from typing import Annotated
 
-import orjson
-from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Request, Response, status
 
 from services.gateway.auth import Caller, WriterCaller
 from services.gateway.dependencies import ProxyDep
+from services.gateway.endpoints.search import Params, SearchDep
 from services.gateway.libraries import Library
 from services.gateway.proxy import PUBLIC_PREFIX, relay, relay_record
-from services.kernel.errors import BadRequest, FieldError, problem_responses
+from services.gateway.search.fields import LIBRARY_SCHEMAS
+from services.gateway.search.model import LibrarySchema
+from services.kernel.app import UnicodeJSONResponse
+from services.kernel.errors import NotFound, problem_responses
 from services.kernel.internal_auth import Actor
-from services.kernel.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListEnvelope
+from services.kernel.pagination import ListEnvelope
+from services.kernel.visibility import can_see
 
-# The list grammar of API.md that the search index will serve ([search]); until then a list
-# pages through the library in ID order and says so instead of ignoring the parameter.
-_SEARCH_PARAMETERS = ("q", "filter", "sort", "facets", "page", "select")
+
+def _list_description(library: Library) -> str:
+    schema = LIBRARY_SCHEMAS.get(library.name)
+    if schema is None:
+        return (
+            "The special database's own fields (see `GET /api/v1/datasets/{slug}`) are its "
+            "filter, facet and sort fields, as declared."
+        )
+    fields = schema.fields.values()
+    return (
+        "The list grammar of the API (q, filter, sort, facets, page/page_size, cursor, "
+        "select).\n\n"
+        f"* filter: {', '.join(f'`{f.name}` ({f.label})' for f in fields)}\n"
+        f"* facets: {', '.join(f'`{f.name}`' for f in fields if f.facetable)}\n"
+        f"* sort: {', '.join(f'`{f.name}`' for f in fields if f.sortable)}, `relevance`\n"
+        f"* default sort: relevance with q, else {_sort_text(schema)}"
+    )
+
+
+def _sort_text(schema: LibrarySchema) -> str:
+    return ", ".join(f"{name}:{'desc' if desc else 'asc'}" for name, desc in schema.default_sort)
+
+
+async def _search_schema(library: Library, request: Request, actor: Actor) -> LibrarySchema:
+    """The library's search schema; a special database's only if the caller may see it."""
+    if library.name in LIBRARY_SCHEMAS:
+        return LIBRARY_SCHEMAS[library.name]
+    slug = request.path_params.get("slug", "")
+    catalogue = request.app.state.catalogue
+    definition = catalogue.definition(slug)
+    schema = await catalogue.dataset(slug) if definition else None
+    if schema is None or not can_see(
+        actor, str(definition.get("visibility")), definition.get("owner_org")
+    ):
+        raise NotFound(f"No special database {slug[:64]!r}; see GET /api/v1/datasets.")
+    return schema
+
 
 IfMatch = Annotated[
     str | None, Header(description='ETag from your last GET of the record, e.g. `"v3"`.')
@@ -61,36 +99,17 @@ def library_router(library: Library) -> APIRouter:
     @router.get(
         "",
         response_model=ListEnvelope[library.list_schema or library.read_schema],
-        summary=f"List records ({library.label}) in ID order, cursor paging",
-        description="Follow `meta.next_cursor` until it is null. Only records the caller may "
-        "see are listed.",
-        responses=problem_responses(400, 401, 429, 503),
+        summary=f"Search and list records ({library.label})",
+        description=_list_description(library),
+        responses=problem_responses(400, 401, 404, 429, 503),
     )
     async def list_records(
-        request: Request,
-        proxy: ProxyDep,
-        actor: Caller,
-        cursor: Annotated[
-            str | None, Query(description="`meta.next_cursor` of the last page.")
-        ] = None,
-        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+        request: Request, search: SearchDep, actor: Caller, params: Params
     ) -> Response:
-        unsupported = [p for p in _SEARCH_PARAMETERS if p in request.query_params]
-        if unsupported:
-            raise BadRequest(
-                f"{', '.join(unsupported)}: full-text search, filters, sorting and facets are "
-                "served by the search index, which this deployment does not have yet; page with "
-                "`cursor` and `page_size`.",
-                errors=[FieldError(("query", p), "not supported yet") for p in unsupported],
-            )
-        params = {"page_size": page_size, **({"cursor": cursor} if cursor else {})}
-        upstream = await proxy.send(service, "GET", service_path(request), actor, params=params)
-        if upstream.status_code != 200:
-            return relay(upstream, request.url.path)
-        page = orjson.loads(upstream.content)
-        shaped = (library.shape(actor, record) for record in page["results"])
-        page["results"] = [record for record in shaped if record is not None]
-        return Response(orjson.dumps(page), media_type="application/json")
+        schema = await _search_schema(library, request, actor)
+        # Index documents add joined names (institution_name, author names…) to the record's
+        # fields, so the envelope is sent as is; the response model documents the core.
+        return UnicodeJSONResponse(await search.list(schema, params, actor))
 
     @router.get(
         "/{ref}",

@@ -20,7 +20,9 @@ SEARCHABLE = tuple(LIBRARY_SCHEMAS)
 SEARCH_ERRORS = problem_responses(400, 401, 429, 503)
 
 
-def get_search(request: Request) -> SearchService:
+async def get_search(request: Request) -> SearchService:
+    """The search service, once the index has its libraries (503 while it is unreachable)."""
+    await request.app.state.search_components.ensure_ready()
     search: SearchService = request.app.state.search
     return search
 
@@ -192,4 +194,3 @@ def related_route(owner: str, relation: str) -> None:
 
 for _owner, _relation in RELATED:
     related_route(_owner, _relation)
-

@@ -40,8 +40,16 @@ def _bad(field: str, message: str, fix: str) -> BadRequest:
     return BadRequest(f"{field}: {message}; {fix}", errors=[FieldError(("query", field), message)])
 
 
-def parse_q(raw: str | None, tokenize: Callable[[str], list[str]]) -> TextQuery | None:
-    """Words AND; `"a phrase"`; `-word` excludes; `a OR b`. Syntax characters become text."""
+def parse_q(
+    raw: str | None,
+    tokenize: Callable[[str], list[str]],
+    phrase_tokenize: Callable[[str], list[str]] | None = None,
+) -> TextQuery | None:
+    """Words AND; `"a phrase"`; `-word` excludes; `a OR b`. Syntax characters become text.
+
+    A quoted phrase is tokenised like the index (`phrase_tokenize`), so that its tokens are
+    adjacent in indexed text.
+    """
     if raw is None or not raw.strip():
         return None
     if len(raw) > MAX_Q_LENGTH:
@@ -57,7 +65,10 @@ def parse_q(raw: str | None, tokenize: Callable[[str], list[str]]) -> TextQuery 
         is_phrase = phrase is not None
         if word is not None and word.startswith("-") and len(word) > 1:
             negative, word = "-", word[1:]
-        tokens = tuple(tokenize(phrase if is_phrase else word or ""))
+        if is_phrase:
+            tokens = tuple((phrase_tokenize or tokenize)(phrase))
+        else:
+            tokens = tuple(tokenize(word or ""))
         if not tokens:
             continue  # punctuation or syntax only: nothing to match
         terms = Terms(tokens, phrase=is_phrase and len(tokens) > 1)

@@ -62,7 +62,7 @@ class SearchService:
         self.analyzer = analyzer
 
     def _text(self, q: str | None) -> TextQuery | None:
-        return parse_q(q, self.analyzer.query_tokens)
+        return parse_q(q, self.analyzer.query_tokens, self.analyzer.phrase_tokens)
 
     async def list(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from services.gateway.search.analysis import Analyzer
@@ -84,12 +84,22 @@ class SchemaCatalogue:
 class SearchSink:
     """Applies one feed batch: builds documents (joining names), writes, fans out renames."""
 
-    def __init__(self, backend: SearchBackend, analyzer: Analyzer, catalogue: SchemaCatalogue):
+    def __init__(
+        self,
+        backend: SearchBackend,
+        analyzer: Analyzer,
+        catalogue: SchemaCatalogue,
+        ready: Callable[[], Awaitable[None]] | None = None,
+    ):
         self.backend = backend
         self.analyzer = analyzer
         self.catalogue = catalogue
+        # Called before each batch: makes sure the libraries exist (the index may have been down).
+        self.ready = ready
 
     async def apply(self, feed: str, changes: Sequence[ChangeOut]) -> None:
+        if self.ready is not None:
+            await self.ready()
         pending: list[IndexDocument] = []
         renamed: list[tuple[str, str]] = []
         for change in changes:
@@ -134,6 +144,10 @@ class SearchSink:
     async def build(self, library: str, source: dict[str, Any]) -> IndexDocument:
         """A library record's document with its joins resolved from the index."""
         if library == "institutions":
+            # The library's own names join the segmentation dictionary (DESIGN.md).
+            self.analyzer.add_terms(
+                n for n in [source.get("name"), *source.get("aliases", [])] if n
+            )
             return institution_document(source, self.analyzer)
         if library == "experts":
             institutions = await self.backend.sources(

@@ -1,0 +1,26 @@
+"""Pieces of the routes every domain service has: the upsert by `(source, external_id)`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Response, status
+
+from services.kernel.ownership import UpsertResult
+
+# `PUT …/sources/{source}/{external_id}`: the key an import gives a record.
+SourcePath = Annotated[str, Path(max_length=64)]
+ExternalIdPath = Annotated[str, Path(max_length=200)]
+
+UPSERT_DESCRIPTION = (
+    "Idempotent: sending the same body twice leaves one record and one version. "
+    "The `Zhihui-Upsert` header says `created`, `updated` or `unchanged`."
+)
+
+
+def upserted(response: Response, result: UpsertResult, location: str) -> None:
+    """`Zhihui-Upsert` says what an upsert did; a record it created is a 201 at `location`."""
+    response.headers["Zhihui-Upsert"] = result.value
+    if result is UpsertResult.CREATED:
+        response.status_code = status.HTTP_201_CREATED
+        response.headers["Location"] = location

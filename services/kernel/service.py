@@ -1,0 +1,104 @@
+"""The write steps every library service takes the same way, around its own rules.
+
+A domain service checks what is specific to its records (references, uniqueness, derived
+columns) and leaves to this base what is alike everywhere: who may change a record at which
+version (403, 428, 412), the conditional update that bumps the version (412 if another write
+got there first), the soft delete, and the change-feed entry each write appends as its last
+step. Services flush, never commit: the request boundary does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.kernel.changefeed import ChangeMixin, record_change
+from services.kernel.concurrency import expected_version, raise_stale
+from services.kernel.db import utcnow
+from services.kernel.internal_auth import Actor
+from services.kernel.ownership import ensure_may_write
+from services.kernel.records import RecordMixin
+from services.kernel.repository import Repository
+
+M = TypeVar("M", bound=RecordMixin)
+
+
+class LibraryService(Generic[M]):
+    """Versioned writes of one record model, each published to the service's change feed."""
+
+    change_model: ClassVar[type[ChangeMixin]]
+    entity: ClassVar[str]
+
+    def __init__(self, session: AsyncSession, repo: Repository[M]) -> None:
+        self.session = session
+        self.repo = repo
+
+    def document(self, record: M) -> dict[str, Any]:
+        """The record's search document (documents.py), carried by its change-feed entry."""
+        raise NotImplementedError(f"{type(self).__name__} passes each document to _publish")
+
+    def _may_change(self, record: M, if_match: str | None, actor: Actor) -> int:
+        """The version the caller may change: 403 not theirs, 428 no If-Match, 412 stale."""
+        ensure_may_write(record.owner_org, actor)
+        return expected_version(if_match, record.version)
+
+    async def _insert(self, record_id: str, values: dict[str, Any]) -> M:
+        """A new record at version 1, and its change-feed entry."""
+        now = utcnow()
+        record = self.repo.model(id=record_id, version=1, created_at=now, updated_at=now, **values)
+        await self.repo.add(record)
+        await self._publish(record)
+        return record
+
+    async def _store(self, record: M, expected: int, changed: dict[str, Any]) -> M:
+        """Write `changed` if the record is still at `expected` (412 if not); the new version."""
+        values = {**changed, "updated_at": utcnow()}
+        if not await self.repo.update_if_version(record.id, expected, values):
+            raise_stale(await self._current_version(record.id))
+        stored = await self.repo.get(record.id)
+        assert stored is not None
+        return stored
+
+    async def _save(self, record: M, expected: int, changed: dict[str, Any]) -> M:
+        """`_store`, then the change-feed entry of the new version."""
+        stored = await self._store(record, expected, changed)
+        await self._publish(stored)
+        return stored
+
+    async def _soft_delete(self, record: M, expected: int) -> None:
+        """Mark the record deleted (the row stays) if still at `expected`; a tombstone."""
+        now = utcnow()
+        if not await self.repo.update_if_version(
+            record.id, expected, {"deleted_at": now, "updated_at": now}
+        ):
+            raise_stale(await self._current_version(record.id))
+        await self._tombstone(record.id, expected + 1)
+
+    async def _publish(self, record: M, document: dict[str, Any] | None = None) -> None:
+        """An `upsert` change with the record's search document (`document()` unless given)."""
+        await record_change(
+            self.session,
+            self.change_model,
+            entity=self.entity,
+            record_id=record.id,
+            op="upsert",
+            version=record.version,
+            document=self.document(record) if document is None else document,
+        )
+
+    async def _tombstone(self, record_id: str, version: int) -> None:
+        """A `delete` change: the record left the library at `version`."""
+        await record_change(
+            self.session,
+            self.change_model,
+            entity=self.entity,
+            record_id=record_id,
+            op="delete",
+            version=version,
+            document=None,
+        )
+
+    async def _current_version(self, record_id: str) -> int:
+        record = await self.repo.get(record_id, include_deleted=True)
+        return record.version if record else 0

@@ -1,0 +1,1 @@
+"""The change-feed indexer: cursors, leases, retries, lag."""
