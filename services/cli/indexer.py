@@ -1,8 +1,8 @@
 """`zhihui indexer`: the change-feed indexer as its own process, with /healthz, /readyz, /metrics.
 
-Until a search backend is wired in, it feeds a `LoggingSink`, which indexes nothing: it only
-counts changes. Its cursors still advance in the gateway database, so re-index from the start
-once a real backend exists.
+It writes into the configured search index (Elasticsearch when ZHIHUI_ELASTICSEARCH_URL is
+set, else the embedded index under ZHIHUI_DATA_DIR), exactly as the gateway's in-process
+indexer does; leases keep one active indexer per feed whichever process runs it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from fastapi import FastAPI, Response
 from fastapi.responses import PlainTextResponse
 
 from services.gateway.endpoints.ops import PROMETHEUS_CONTENT_TYPE, metrics_text
-from services.gateway.search.indexer import Indexer, IndexerSettings, LoggingSink
+from services.gateway.search.components import create_backend, create_search
+from services.gateway.search.indexer import Indexer, IndexerSettings
 from services.kernel.app import UnicodeJSONResponse
 from services.kernel.db import Database
 from services.kernel.errors import PROBLEM_MEDIA_TYPE, problem_body
@@ -26,16 +27,12 @@ from services.kernel.http import ServiceClient
 from services.kernel.settings import PlatformSettings
 from services.registry import GATEWAY, SERVICES
 
-HELP = "run the change-feed indexer alone (PLACEHOLDER SINK: counts changes, indexes nothing yet)"
+HELP = "run the change-feed indexer as its own process (into the configured search index)"
 DESCRIPTION = """\
 Pull every service's change feed into the search index, with durable cursors and leases in
 the gateway database (only one indexer per feed is active, however many run), and serve
 /healthz, /readyz and /metrics on ZHIHUI_INDEXER_HOST:ZHIHUI_INDEXER_PORT (default
 127.0.0.1:8010). Tune with ZHIHUI_INDEXER_POLL_INTERVAL, _BATCH_SIZE, _LEASE_TTL, _FEEDS.
-
-NOTE: no search backend is wired in yet. This command uses a logging sink that only counts
-the changes it receives and indexes NOTHING, while cursors still advance: reset the cursors
-to 0 before indexing into a real backend.
 """
 
 
@@ -122,7 +119,7 @@ def create_indexer_app(
 
 
 def cmd_indexer(args: argparse.Namespace) -> int:
-    """Run the indexer with the placeholder LoggingSink until Ctrl-C."""
+    """Run the indexer into the configured search index until Ctrl-C."""
     import uvicorn
 
     from services.kernel.logging import configure_logging
@@ -137,12 +134,14 @@ def cmd_indexer(args: argparse.Namespace) -> int:
         gateway.resolved_database_url(platform), schema=gateway.resolved_schema(), pool_size=4
     )
     clients = feed_clients(platform, settings.service_timeout_seconds)
-    indexer = Indexer(database, clients, LoggingSink(), settings)
+    search = create_search(create_backend(platform))
+    indexer = Indexer(database, clients, search.sink, settings)
 
     async def close() -> None:
         for client in clients.values():
             await client.aclose()
         await database.dispose()
+        await search.close()
 
     uvicorn.run(
         create_indexer_app(indexer, on_shutdown=close),

@@ -11,6 +11,7 @@ from pathlib import Path
 from services.cli import migrations
 from services.cli.indexer import add_indexer_parser
 from services.cli.keys import add_keys_parser
+from services.cli.reindex import add_reindex_parser
 from services.cli.up import run_up
 from services.kernel.db import Database
 from services.kernel.settings import PlatformSettings
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
 
     add_keys_parser(sub)
+    add_reindex_parser(sub)
     add_indexer_parser(sub)
 
     serve = sub.add_parser("serve", help="run one service")

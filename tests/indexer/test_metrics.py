@@ -176,10 +176,10 @@ async def test_standalone_indexer_serves_readiness_lag_and_metrics(
         assert sink.changes[feed] == len(await feed_changes(feeds.clients[feed]))
 
 
-def test_the_indexer_command_is_wired_and_says_it_indexes_nothing_yet() -> None:
+def test_the_indexer_command_is_wired_with_its_options() -> None:
     parser = build_parser()
     args = parser.parse_args(["indexer", "--feed", "experts", "--port", "8111"])
     assert args.func.__name__ == "cmd_indexer" and args.feed == ["experts"] and args.port == 8111
     sub = next(a for a in parser._actions if a.dest == "command")
     help_text = sub.choices["indexer"].format_help()  # type: ignore[attr-defined]
-    assert "indexes NOTHING" in help_text
+    assert "ZHIHUI_INDEXER_PORT" in help_text and "leases" in help_text

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, status
 from services.gateway.auth import AdminCaller
 from services.gateway.dependencies import KeyServiceDep
 from services.gateway.schemas import KeyCreate, KeyCreated, KeyRead
+from services.gateway.search.reindex import reindex_library
 from services.kernel.errors import problem_responses
 from services.kernel.pagination import ListEnvelope, ListMeta
 
@@ -60,3 +61,24 @@ async def revoke_key(
     key_id: Annotated[str, Path(max_length=40)], keys: KeyServiceDep, _actor: AdminCaller
 ) -> KeyRead:
     return KeyRead.model_validate(await keys.revoke(key_id))
+
+
+@router.post(
+    "/reindex",
+    summary="Rebuild a library's search index behind its alias, then swap (admin)",
+    description="Re-analyses every indexed record (e.g. after the analysis pipeline changed). "
+    "On Elasticsearch searches keep working on the old index until the atomic swap.",
+    responses=problem_responses(400, 401, 403, 429, 503),
+)
+async def reindex(
+    request: Request,
+    _actor: AdminCaller,
+    library: Annotated[str, Query(description="institutions, experts or outcomes")],
+) -> dict[str, object]:
+    report = await reindex_library(request.app.state.search_components, library)
+    return {
+        "library": report.library,
+        "documents": report.documents,
+        "took_ms": report.took_ms,
+        "alias_swapped": report.swapped,
+    }
