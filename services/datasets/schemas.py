@@ -84,12 +84,8 @@ RESERVED_SLUGS = frozenset(
 )
 
 
-# The platform's visibility levels and labels, except that datasets have always labelled
-# `partner` 合作单位可见 where the other libraries say 合作单位.
-VISIBILITY_LABELS: dict[Visibility, str] = {
-    **PLATFORM_VISIBILITY_LABELS,
-    Visibility.PARTNER: "合作单位可见",
-}
+# One set of visibility labels for every library (the SPA shows them side by side).
+VISIBILITY_LABELS: dict[Visibility, str] = dict(PLATFORM_VISIBILITY_LABELS)
 
 
 def check_slug(value: str) -> str:
@@ -335,7 +331,7 @@ class DatasetFields(BaseModel):
     description: Block | None = Field(None, description="What the collection is (简介).")
     visibility: Visibility = Field(
         Visibility.PUBLIC,
-        description="公开 public · 合作单位可见 partner · 内部 internal; applies to every record.",
+        description="公开 public · 合作单位 partner · 内部 internal; applies to every record.",
     )
     fields: Annotated[list[FieldDefinition], Field(min_length=1, max_length=MAX_FIELDS)] = Field(
         description="The typed fields of every record; a PATCH replaces the whole list."

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
+
+from services.gateway.config import GatewaySettings
+from services.gateway.main import create_app as create_gateway
+from services.gateway.schemas import KeyCreate, KeyRole
+from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
+from services.gateway.search.components import SearchComponents, create_search
+from services.gateway.search.feeds import read_feed
+from services.gateway.search.fields import LIBRARY_SCHEMAS
+from services.gateway.search.indexer import Indexer
+from services.gateway.search.sink import DATASETS
+from services.gateway.service import ApiKeyService
+from services.kernel.db import Database
+from services.kernel.http import ServiceClient
+from services.kernel.settings import DEFAULT_INTERNAL_TOKEN, PlatformSettings
 
 
 def free_port() -> int:
@@ -78,3 +98,157 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+# ---------------------------------------------------------------- the search stack, for real
+
+DOMAIN_SERVICES = ("institutions", "experts", "outcomes", "datasets")
+
+
+@dataclass
+class RunningServices:
+    """Domain services as `zhihui serve` processes on free ports, SQLite under one data dir."""
+
+    data_dir: Path
+    ports: dict[str, int]
+    env: dict[str, str]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def log(self, name: str) -> Path:
+        return self.data_dir / f"{name}.log"
+
+    def clients(self, timeout: float = 10.0) -> dict[str, ServiceClient]:
+        """Internal clients as the gateway holds them (local internal token)."""
+        return {
+            name: ServiceClient(
+                name,
+                self.url(name),
+                DEFAULT_INTERNAL_TOKEN,
+                timeout=httpx.Timeout(timeout, connect=2.0),
+            )
+            for name in self.ports
+        }
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            stop(process)
+
+
+def start_services(data_dir: Path, names: Sequence[str] = DOMAIN_SERVICES) -> RunningServices:
+    """Migrate every component's database under `data_dir`, then serve `names`."""
+    ports = {name: free_port() for name in names}
+    env = clean_env(data_dir, **{f"ZHIHUI_{n.upper()}_PORT": str(p) for n, p in ports.items()})
+    zhihui("migrate", env=env)
+    running = RunningServices(data_dir, ports, env)
+    try:
+        for name, port in ports.items():
+            running.processes[name] = start_service(name, port, env, running.log(name))
+    except BaseException:
+        running.stop_all()
+        raise
+    return running
+
+
+async def create_admin_key(database: Database, rate_limit: int = 100_000) -> dict[str, str]:
+    """An admin key straight in the gateway database; its Authorization header."""
+    async with database.sessionmaker() as session:
+        _key, secret = await ApiKeyService(session).create(
+            KeyCreate(name="e2e admin", role=KeyRole.ADMIN, rate_limit=rate_limit),
+            default_rate_limit=rate_limit,
+            created_by="e2e",
+        )
+        await session.commit()
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def index_heads(clients: Mapping[str, ServiceClient]) -> dict[str, int]:
+    """Each feed's head (highest committed change seq), read from its service now."""
+    heads: dict[str, int] = {}
+    for feed, client in clients.items():
+        page = await read_feed(client, after=2**62, limit=1)
+        heads[feed] = page.head
+    return heads
+
+
+@dataclass
+class SearchStack:
+    """Real services, and the gateway (with its in-process indexer) on Elasticsearch."""
+
+    services: RunningServices
+    app: FastAPI
+    gateway: httpx.AsyncClient
+    admin: dict[str, str]
+    search: SearchComponents
+    clients: dict[str, ServiceClient]
+    elasticsearch_url: str
+    index_prefix: str
+
+    @property
+    def indexer(self) -> Indexer:
+        indexer = self.app.state.indexer
+        assert indexer is not None, "the gateway runs no indexer"
+        return indexer  # type: ignore[no-any-return]
+
+    def alias(self, library: str) -> str:
+        return f"{self.index_prefix}_{library}"
+
+    async def caught_up(self) -> bool:
+        """Every feed's durable cursor has reached its service's head (as read now)."""
+        heads = await index_heads(self.clients)
+        cursors = await self.indexer.store.cursors()
+        return all(f in cursors and cursors[f].position >= h for f, h in heads.items())
+
+    async def wait_caught_up(self, within: float) -> float:
+        """Seconds until `caught_up`; fails with each feed's state after `within` s."""
+        started = time.monotonic()
+        while not await self.caught_up():
+            if time.monotonic() - started > within:
+                raise AssertionError(
+                    f"indexer not caught up after {within:.0f}s: heads "
+                    f"{await index_heads(self.clients)}, status {self.indexer.snapshot()}"
+                )
+            await asyncio.sleep(0.2)
+        return time.monotonic() - started
+
+
+@asynccontextmanager
+async def search_stack(
+    data_dir: Path, elasticsearch_url: str, *, service_timeout: float = 10.0
+) -> AsyncIterator[SearchStack]:
+    """Services as processes and the gateway in this process with `run_indexer=True`, on
+    Elasticsearch with production settings (no refresh on write: the index's 1 s refresh
+    interval applies) under a unique index prefix; the libraries are dropped afterwards."""
+    services = start_services(data_dir)
+    clients = services.clients(service_timeout)
+    prefix = f"zhihui_e2e_{secrets.token_hex(4)}"
+    search = create_search(ElasticsearchBackend(elasticsearch_url, index_prefix=prefix))
+    gateway_db = Database(f"sqlite+aiosqlite:///{data_dir / 'gateway.sqlite'}")
+    app = create_gateway(
+        GatewaySettings(run_indexer=True), PlatformSettings(), gateway_db, clients, search=search
+    )
+    try:
+        admin = await create_admin_key(gateway_db)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://gateway",
+                timeout=30,
+            ) as gateway,
+        ):
+            yield SearchStack(
+                services, app, gateway, admin, search, clients, elasticsearch_url, prefix
+            )
+    finally:
+        try:
+            for name in [*LIBRARY_SCHEMAS, DATASETS, *search.catalogue.dataset_libraries()]:
+                await search.backend.drop_library(name)
+        finally:
+            await search.close()
+            for client in clients.values():
+                await client.aclose()
+            await gateway_db.dispose()
+            services.stop_all()
