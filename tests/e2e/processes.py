@@ -168,7 +168,7 @@ async def index_heads(clients: Mapping[str, ServiceClient]) -> dict[str, int]:
     """Each feed's head (highest committed change seq), read from its service now."""
     heads: dict[str, int] = {}
     for feed, client in clients.items():
-        page = await read_feed(client, after=2**62, limit=1)
+        page = await read_feed(client, after=0, limit=1)
         heads[feed] = page.head
     return heads
 

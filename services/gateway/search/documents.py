@@ -33,7 +33,9 @@ def index_version(record_version: int, now_ms: int | None = None) -> int:
 
 
 def _join(tokens: Iterable[str]) -> str:
-    return " ".join(dict.fromkeys(t for t in tokens if t))
+    # Repeats are kept: a token's positions make "quoted phrases" match (a phrase whose first
+    # word occurred earlier in the text would otherwise lose its place), and BM25 counts them.
+    return " ".join(t for t in tokens if t)
 
 
 def _text_tokens(analyzer: Analyzer, *texts: str | None) -> str:
@@ -167,10 +169,13 @@ def expert_document(
 def outcome_document(
     source: dict[str, Any], experts: Sources, institutions: Sources, analyzer: Analyzer
 ) -> IndexDocument:
-    authors = [
-        {**a, "name": a.get("name") or experts.get(a.get("expert_id") or "", {}).get("name")}
-        for a in source.get("authors", [])
-    ]
+    authors = []
+    for a in source.get("authors", []):
+        # The byline as sent stays in `printed_name`: a rename fan-out re-builds from this
+        # (joined) document, and must join the expert's current name, not the one joined before.
+        printed = a["printed_name"] if "printed_name" in a else a.get("name")
+        joined_name = experts.get(a.get("expert_id") or "", {}).get("name")
+        authors.append({**a, "name": printed or joined_name, "printed_name": printed})
     author_names = [a["name"] for a in authors if a.get("name")]
     institution_names = _names(institutions, source.get("institution_ids", []))
     joined = {

@@ -147,6 +147,7 @@ def dataset_schema(definition: Mapping[str, Any]) -> LibrarySchema:
                 facetable=bool(spec.get("facetable")),
                 sortable=bool(spec.get("sortable")),
                 labels=labels or None,
+                ref=type_.removeprefix("ref:") if type_.startswith("ref:") else None,
             )
         if spec.get("searchable") or name == title_field:
             text.append(TextField(name, 3.0 if name == title_field else 1.0, name))

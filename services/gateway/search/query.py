@@ -183,6 +183,16 @@ def _clause(field: FilterField, value: str, negate: bool) -> FilterClause:
     values = value.split("|")
     if len(values) > MAX_VALUES:
         raise ValueError(f"more than {MAX_VALUES} alternatives")
+    if field.kind is FieldKind.DATE:
+        periods = [(_value(field, v), _value(field, v, upper=True)) for v in values]
+        if len(periods) == 1 and periods[0][0] != periods[0][1]:
+            # A year or a month is the whole period, as at either end of a range.
+            return FilterClause(field, lower=periods[0][0], upper=periods[0][1], negate=negate)
+        if any(low != high for low, high in periods):
+            raise ValueError(
+                "a list with a year or a month; give whole dates (YYYY-MM-DD) with |, "
+                "or one period (2013, 2013-05 or 2013..2015)"
+            )
     return FilterClause(field, values=tuple(_value(field, v) for v in values), negate=negate)
 
 
@@ -216,11 +226,14 @@ def parse_sort(raw: str | None, schema: LibrarySchema, *, has_text: bool) -> tup
     return tuple(keys)
 
 
-def parse_facets(raw: str | None, schema: LibrarySchema) -> tuple[FilterField, ...]:
+def parse_facets(
+    raw: str | None, schema: LibrarySchema, param: str = "facets"
+) -> tuple[FilterField, ...]:
+    """Facetable fields; `param` is the query parameter they came from (errors name it)."""
     if raw is None or not raw.strip():
         return ()
     names = list(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
-    return tuple(_field(schema, name, "facets", "facetable") for name in names)
+    return tuple(_field(schema, name, param, "facetable") for name in names)
 
 
 def parse_select(raw: str | None) -> frozenset[str] | None:
@@ -256,7 +269,16 @@ def parse_paging(page: int | None, page_size: int, cursor: str | None, fingerpri
         if cursor == "*":
             return Paging(0, page_size, None, None, True)
         position = decode_cursor(cursor)
-        if position.get("q") != fingerprint or not isinstance(position.get("after"), list):
+        after = position.get("after")
+        if not isinstance(after, list) or not all(
+            v is None or isinstance(v, str | int | float | bool) for v in after
+        ):
+            raise _bad(
+                "cursor",
+                "is not one this API issued",
+                "start again with cursor=* and follow meta.next_cursor",
+            )
+        if position.get("q") != fingerprint:
             raise _bad(
                 "cursor",
                 "belongs to a different query",

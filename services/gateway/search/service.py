@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from services.gateway.search.analysis import Analyzer, normalize
 from services.gateway.search.backends.base import SearchBackend
+from services.gateway.search.backends.elasticsearch import SearchBackendError
 from services.gateway.search.fields import LIBRARY_SCHEMAS
 from services.gateway.search.highlight import highlight
 from services.gateway.search.model import (
@@ -18,6 +19,7 @@ from services.gateway.search.model import (
     FilterField,
     LibrarySchema,
     SearchRequest,
+    SearchResult,
     SortKey,
     Terms,
     TextQuery,
@@ -92,7 +94,7 @@ class SearchService:
             size=paging.size,
             search_after=paging.search_after,
         )
-        result = await self.backend.search(request)
+        result = await self._search(request)
         highlight_fields = [t.highlight for t in schema.text_fields if t.highlight]
         tokens = text.all_tokens if text else []
         results = [self._shape(hit.source, select, highlight_fields, tokens) for hit in result.hits]
@@ -110,6 +112,20 @@ class SearchService:
                 for field in facets
             },
         }
+
+    async def _search(self, request: SearchRequest) -> SearchResult:
+        try:
+            return await self.backend.search(request)
+        except (ValueError, SearchBackendError) as exc:
+            # Everything else in the request was validated; a cursor is only base64 JSON, and
+            # one forged (or from another version) has positions that do not fit the sort.
+            if request.search_after is None:
+                raise
+            raise BadRequest(
+                "cursor: does not fit this query; start again with cursor=* and follow "
+                "meta.next_cursor",
+                errors=[FieldError(("query", "cursor"), "invalid cursor")],
+            ) from exc
 
     @staticmethod
     def _next(paging: Paging, hits: Sequence[Any], fingerprint: str) -> str | None:
@@ -144,8 +160,10 @@ class SearchService:
         if field.name == "discipline":
             vocabulary = disciplines()
             return {str(v): vocabulary.label(str(v)) for v in values}
-        if field.name in _ID_LABELS:
-            found = await self.backend.sources(_ID_LABELS[field.name], [str(v) for v in values])
+        library = field.ref or _ID_LABELS.get(field.name)
+        if library in ("institutions", "experts"):
+            # Public libraries only: a name never reveals a record the caller may not see.
+            found = await self.backend.sources(library, [str(v) for v in values])
             return {k: str(s.get("name") or k) for k, s in found.items()}
         if field.kind.value == "boolean":
             return {"True": "是", "False": "否", "true": "是", "false": "否"}
@@ -160,17 +178,26 @@ class SearchService:
         schemas = [LIBRARY_SCHEMAS[name] for name in libraries]
         common = _common_schema(schemas)
         filters = parse_filter(params.filter, common)
-        fingerprint = query_fingerprint(",".join(libraries), params.q, params.filter, None)
+        # The grammar of the lists, over the fields every chosen library has (`library` is
+        # always there): documented facets, a sort and select are honoured, not ignored.
+        facet_names = [n for n in (params.facets or "").split(",") if n.strip() != "library"]
+        facets = parse_facets(",".join(facet_names), common)
+        select = parse_select(params.select)
+        if params.sort and params.sort.strip():
+            sort = parse_sort(params.sort, common, has_text=text is not None)
+        else:
+            sort = (SortKey("relevance", True),) if text else (SortKey("updated_at", True),)
+        fingerprint = query_fingerprint(",".join(libraries), params.q, params.filter, params.sort)
         paging = parse_paging(params.page, params.page_size, params.cursor, fingerprint)
         scope = scope_for(actor)
-        sort = (SortKey("relevance", True),) if text else (SortKey("updated_at", True),)
-        result = await self.backend.search(
+        result = await self._search(
             SearchRequest(
                 libraries=tuple(libraries),
                 scope=scope,
                 text=text,
                 filters=filters,
                 sort=sort,
+                facets=facets,
                 offset=paging.offset,
                 size=paging.size,
                 search_after=paging.search_after,
@@ -188,7 +215,7 @@ class SearchService:
             schema = LIBRARY_SCHEMAS[hit.library]
             fields = [t.highlight for t in schema.text_fields if t.highlight]
             results.append(
-                {"library": hit.library, **self._shape(hit.source, None, fields, tokens)}
+                {"library": hit.library, **self._shape(hit.source, select, fields, tokens)}
             )
         return {
             "meta": {
@@ -199,7 +226,10 @@ class SearchService:
                 "took_ms": round((time.perf_counter() - started) * 1000),
             },
             "results": results,
-            "facets": {"library": sorted(counts, key=lambda c: -c["count"])},
+            "facets": {
+                "library": sorted(counts, key=lambda c: -c["count"]),
+                **{f.name: await self._facet(f, result.facets.get(f.name, [])) for f in facets},
+            },
         }
 
     async def autocomplete(
@@ -223,7 +253,7 @@ class SearchService:
                 "group_by: give one or two facetable fields, e.g. group_by=type,year",
                 errors=[FieldError(("query", "group_by"), "one or two fields")],
             )
-        fields = list(parse_facets(",".join(names), schema))
+        fields = list(parse_facets(",".join(names), schema, "group_by"))
         request = SearchRequest(
             libraries=(schema.name,),
             scope=scope_for(actor),
@@ -231,11 +261,14 @@ class SearchService:
             filters=parse_filter(params.filter, schema),
         )
         buckets = await self.backend.stats(request, fields)
+        # The matching records, counted once each: a record may have several values of a
+        # field (institutions) or none (series), so the buckets do not add up to it.
+        total = (await self.backend.search(replace(request, size=0))).total
         labels = [await self.labels(f, [b.key[i] for b in buckets]) for i, f in enumerate(fields)]
         return {
             "library": schema.name,
             "group_by": [f.name for f in fields],
-            "total": sum(b.count for b in buckets),
+            "total": total,
             "results": [
                 {
                     "key": {f.name: b.key[i] for i, f in enumerate(fields)},

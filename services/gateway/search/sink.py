@@ -81,6 +81,33 @@ class SchemaCatalogue:
         return [dataset_library(slug) for slug in self._datasets]
 
 
+# Bounds the memory of references still waiting for their record (see SearchSink._awaiting).
+MAX_AWAITED = 100_000
+Key = tuple[str, str]  # (library, record id)
+
+
+class _Sources:
+    """The stored sources one batch needs, fetched with one request per library."""
+
+    def __init__(self, backend: SearchBackend) -> None:
+        self.backend = backend
+        self._known: dict[Key, dict[str, Any] | None] = {}
+
+    async def prefetch(self, library: str, ids: Sequence[str]) -> None:
+        missing = list(dict.fromkeys(i for i in ids if (library, i) not in self._known))
+        if missing:
+            found = await self.backend.sources(library, missing)
+            for record_id in missing:
+                self._known[(library, record_id)] = found.get(record_id)
+
+    async def get(self, library: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        await self.prefetch(library, ids)
+        return {i: v for i in ids if (v := self._known.get((library, i))) is not None}
+
+    def forget(self, library: str, record_id: str) -> None:
+        self._known.pop((library, record_id), None)
+
+
 class SearchSink:
     """Applies one feed batch: builds documents (joining names), writes, fans out renames."""
 
@@ -96,26 +123,50 @@ class SearchSink:
         self.catalogue = catalogue
         # Called before each batch: makes sure the libraries exist (the index may have been down).
         self.ready = ready
+        # Feeds are indexed independently, so an expert can arrive before its institution.
+        # Such references wait here; when the record arrives, the waiting documents are
+        # re-built with its name. (In memory: after a restart `zhihui reindex` repairs.)
+        self._awaiting: dict[Key, set[Key]] = {}
 
     async def apply(self, feed: str, changes: Sequence[ChangeOut]) -> None:
         if self.ready is not None:
             await self.ready()
+        cache = _Sources(self.backend)
+        await self._prefetch(cache, changes)
         pending: list[IndexDocument] = []
-        renamed: list[tuple[str, str]] = []
+        fan_out: list[Key] = []
         for change in changes:
             if change.op == "delete":
                 await self._flush(pending)
                 await self._delete(change)
                 continue
-            document = await self._build(change)
+            document = await self._build(change, cache)
             if document is None:
                 continue
-            if document.library in REFERENCES and await self._label_changed(document):
-                renamed.append((document.library, document.id))
+            key = (document.library, document.id)
+            renamed = document.library in REFERENCES and self._label_changed(document, cache)
+            if renamed or key in self._awaiting:
+                fan_out.append(key)
             pending.append(document)
+            cache.forget(*key)
         await self._flush(pending)
-        for library, record_id in renamed:
+        for library, record_id in dict.fromkeys(fan_out):
             await self.refresh_referencing(library, record_id)
+
+    async def _prefetch(self, cache: _Sources, changes: Sequence[ChangeOut]) -> None:
+        """One request per library for the joins and stored versions of the whole batch."""
+        wanted: dict[str, list[str]] = {"institutions": [], "experts": []}
+        for change in changes:
+            document = change.document or {}
+            library = _ENTITY_LIBRARY.get(change.entity)
+            if change.op != "upsert" or library is None:
+                continue
+            if library in REFERENCES:
+                wanted[library].append(change.record_id)
+            wanted["institutions"].extend(document.get("institution_ids", []))
+            wanted["experts"].extend(document.get("author_expert_ids", []))
+        for library, ids in wanted.items():
+            await cache.prefetch(library, ids)
 
     async def _flush(self, pending: list[IndexDocument]) -> None:
         if pending:
@@ -124,7 +175,7 @@ class SearchSink:
             await self.backend.upsert(list(pending))
             pending.clear()
 
-    async def _build(self, change: ChangeOut) -> IndexDocument | None:
+    async def _build(self, change: ChangeOut, cache: _Sources) -> IndexDocument | None:
         source = dict(change.document or {})
         source.setdefault("version", change.version)
         if change.entity == "dataset":
@@ -139,39 +190,66 @@ class SearchSink:
                 )
                 return None
             return dataset_record_document(source, schema, self.analyzer)
-        return await self.build(_ENTITY_LIBRARY[change.entity], source)
+        return await self.build(_ENTITY_LIBRARY[change.entity], source, cache)
 
-    async def build(self, library: str, source: dict[str, Any]) -> IndexDocument:
+    async def build(
+        self, library: str, source: dict[str, Any], cache: _Sources | None = None
+    ) -> IndexDocument:
         """A library record's document with its joins resolved from the index."""
+        cache = cache or _Sources(self.backend)
         if library == "institutions":
             # The library's own names join the segmentation dictionary (DESIGN.md).
             self.analyzer.add_terms(
                 n for n in [source.get("name"), *source.get("aliases", [])] if n
             )
             return institution_document(source, self.analyzer)
+        institution_ids = list(source.get("institution_ids", []))
+        institutions = await cache.get("institutions", institution_ids)
+        self._await_missing(library, source["id"], "institutions", institution_ids, institutions)
         if library == "experts":
-            institutions = await self.backend.sources(
-                "institutions", source.get("institution_ids", [])
-            )
             return expert_document(source, institutions, self.analyzer)
-        experts = await self.backend.sources("experts", source.get("author_expert_ids", []))
-        institutions = await self.backend.sources("institutions", source.get("institution_ids", []))
+        author_ids = list(source.get("author_expert_ids", []))
+        experts = await cache.get("experts", author_ids)
+        self._await_missing(library, source["id"], "experts", author_ids, experts)
         return outcome_document(source, experts, institutions, self.analyzer)
 
-    async def _label_changed(self, document: IndexDocument) -> bool:
-        stored = (await self.backend.sources(document.library, [document.id])).get(document.id)
+    def _await_missing(
+        self,
+        library: str,
+        record_id: str,
+        referenced: str,
+        ids: Sequence[str],
+        found: dict[str, dict[str, Any]],
+    ) -> None:
+        for missing in (i for i in ids if i not in found):
+            if len(self._awaiting) < MAX_AWAITED:
+                self._awaiting.setdefault((referenced, missing), set()).add((library, record_id))
+
+    @staticmethod
+    def _label_changed(document: IndexDocument, cache: _Sources) -> bool:
+        stored = cache._known.get((document.library, document.id))
         if stored is None:
             return False
-        keys = ("name", "aliases", "acronyms")
+        if stored.get("version") == document.source.get("version"):
+            # Re-delivered: an earlier attempt at this batch wrote the document and failed
+            # before its fan-out finished (the index went down), so the names compare equal
+            # now. Fan out again; it is idempotent.
+            return True
+        # What referencing documents copy: names, and an institution's province (an expert's
+        # `province` filter is its primary institution's).
+        keys = ("name", "aliases", "acronyms", "province")
         return any(stored.get(k) != document.source.get(k) for k in keys)
 
     async def refresh_referencing(self, library: str, record_id: str) -> int:
         """Re-build the documents that show this record's name (a rename reaches them)."""
+        waiting = self._awaiting.pop((library, record_id), set())
         refreshed = 0
         for referring, field in REFERENCES.get(library, ()):
-            ids = await self.backend.referencing(referring, field, record_id)
-            sources = await self.backend.sources(referring, ids)
-            documents = [await self.build(referring, dict(s)) for s in sources.values()]
+            ids = set(await self.backend.referencing(referring, field, record_id))
+            ids |= {i for lib, i in waiting if lib == referring}
+            sources = await self.backend.sources(referring, sorted(ids))
+            cache = _Sources(self.backend)
+            documents = [await self.build(referring, dict(s), cache) for s in sources.values()]
             await self._flush(documents)
             refreshed += len(documents)
         return refreshed

@@ -219,6 +219,8 @@ class ElasticsearchBackend:
             raise ValueError(f"index_prefix {index_prefix!r}: use lower-case letters, digits, _ -")
         self._prefix = index_prefix
         self._refresh = bool(refresh_on_write)
+        # Aliases written since their last refresh (by this process), see `referencing`.
+        self._unrefreshed: set[str] = set()
         self._analyzer = analyzer
         self._client = AsyncElasticsearch(
             url,
@@ -655,6 +657,8 @@ class ElasticsearchBackend:
     async def upsert(self, documents: Sequence[IndexDocument]) -> None:
         if documents:
             await self._bulk(self._upsert_actions(documents), refresh=True, require_alias=True)
+            if not self._refresh:
+                self._unrefreshed.update(self.alias(d.library) for d in documents)
 
     async def delete(self, library: str, record_id: str, version: int) -> None:
         tombstone = {
@@ -673,6 +677,8 @@ class ElasticsearchBackend:
             }
         }
         await self._bulk([action, tombstone], refresh=True, require_alias=True)
+        if not self._refresh:
+            self._unrefreshed.add(self.alias(library))
 
     # ------------------------------------------------------------------ reads for the indexer
 
@@ -706,6 +712,14 @@ class ElasticsearchBackend:
         ids: list[str] = []
         after: list[Any] | None = None
         alias = self.alias(library)
+        if alias in self._unrefreshed:
+            # A search sees only refreshed documents; the indexer must not miss one it wrote a
+            # moment ago (a rename would skip it), so refresh what this process wrote first.
+            await self._call(
+                "refresh",
+                lambda: self._client.indices.refresh(index=alias, ignore_unavailable=True),
+            )
+            self._unrefreshed.discard(alias)
         while True:
             response = await self._call(
                 "search",

@@ -1,0 +1,45 @@
+"""Fixtures of the end-to-end search tests: the gateway in front of real services and the real
+index (tests/gateway/conftest.py), callers of each kind, and the real-data corpus."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+
+from tests.gateway.conftest import (
+    bearer,
+    gateway,
+    index_now,
+    make_key,
+    platform,
+    platform_clients,
+    search,
+)
+from tests.search_api.corpus import Corpus, load
+
+# The gateway's fixtures, re-exported for this package's tests.
+__all__ = ["gateway", "index_now", "make_key", "platform", "platform_clients", "search"]
+
+
+@pytest.fixture(scope="module")
+async def callers(make_key: Callable[..., Awaitable[str]]) -> dict[str, dict[str, str]]:
+    return {
+        "anonymous": {},
+        "reader": bearer(await make_key("reader", "cast")),
+        "reader_other": bearer(await make_key("reader", "csae")),
+        "admin": bearer(await make_key("admin")),
+    }
+
+
+@pytest.fixture(scope="module")
+async def corpus(
+    gateway: httpx.AsyncClient,
+    callers: dict[str, dict[str, str]],
+    index_now: Callable[[], Awaitable[int]],
+) -> Corpus:
+    loaded = await load(gateway, callers["admin"])
+    loaded.headers = callers
+    await index_now()
+    return loaded
