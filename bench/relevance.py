@@ -1,29 +1,34 @@
 """Relevance on real data: CSL paper keywords as queries, our Chinese pipeline vs a plain baseline.
 
-    .venv/bin/python -m bench.relevance [--es-url URL] [--limit N] [--ablation]
+    .venv/bin/python -m bench.relevance [--es-url URL] [--limit N] [--ablation] [--gap]
 
 The 2 000 CSL papers (../shared/data/csl-benchmark) are indexed by title and abstract, and in a
 second condition by their `keywords` too. Every distinct keyword carried by at least two papers
 is a query; the papers that carry it are its relevant set. Reported side by side, from one run:
 recall@10 and nDCG@10 (binary gains) of (a) Elasticsearch's `standard` analyzer with a `match`
 on the raw fields, (b) our tokens on Elasticsearch (`whitespace`), (c) our tokens in SQLite FTS5
-with bm25(), the engine of the embedded backend. `--ablation` adds one-change-at-a-time variants
-of the pipeline. Results go to bench/results/relevance.json.
+with bm25(), the engine of the embedded backend, and (d) what users get: the production
+ElasticsearchBackend and EmbeddedBackend, loaded through `outcome_document` + `upsert` and
+asked as the API asks (`parse_q`, relevance sort, 10 hits). `--ablation` adds
+one-change-at-a-time variants of the pipeline; `--gap` measures, through both backends, what
+separates (d) from (b)/(c). Results go to bench/results/relevance.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
 import platform
 import sqlite3
+import tempfile
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +42,21 @@ from services.gateway.search.analysis import (
     AnalyzerOptions,
     normalize,
 )
+from services.gateway.search.backends.base import SearchBackend
+from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
+from services.gateway.search.backends.embedded import EmbeddedBackend
+from services.gateway.search.documents import outcome_document
+from services.gateway.search.fields import OUTCOMES
+from services.gateway.search.model import (
+    IndexDocument,
+    LibrarySchema,
+    SearchRequest,
+    SortKey,
+    Terms,
+    TextQuery,
+)
+from services.gateway.search.query import RELEVANCE, parse_q
+from services.kernel.visibility import VisibilityScope
 
 DATA_FILE = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "csl-benchmark"
@@ -361,6 +381,233 @@ def fts5_one_table_rankings(
         db.close()
 
 
+# -- the production backends ------------------------------------------------------------------
+#
+# What a user gets: the papers go in as outcome change-feed documents, through the indexer's
+# `outcome_document` and `backend.upsert`, into the two SearchBackends the gateway runs; each
+# keyword is asked as the API asks it (`parse_q` with the analyzer's tokenisers, relevance
+# sort, page size 10). One library per backend and condition (the +keywords condition is the
+# only one whose documents carry `keywords`).
+
+BACKENDS = ("elasticsearch", "embedded")
+LIBRARY = OUTCOMES.name
+BENCH_ORG = "org_zhihui_bench"
+BENCH_DATE = "2024-01-01T00:00:00+00:00"
+SEARCH_CONCURRENCY = 8  # requests in flight, as a few API workers would send them
+
+
+def outcome_source(paper: Paper, keywords: bool) -> dict[str, Any]:
+    """A paper as the outcomes service's change feed carries it (no authors, no links)."""
+    return {
+        "id": paper.id,
+        "version": 1,
+        "type": "paper",
+        "type_label": "论文",
+        "visibility": "public",
+        "owner_org": BENCH_ORG,
+        "title": paper.title,
+        "abstract": paper.abstract,
+        "keywords": list(paper.keywords) if keywords else [],
+        "authors": [],
+        "author_expert_ids": [],
+        "institution_ids": [],
+        "language": "zh",
+        "created_at": BENCH_DATE,
+        "updated_at": BENCH_DATE,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Documents:
+    """How the papers become IndexDocuments: production, or one change to it (gap analysis)."""
+
+    name: str = "production"
+    # Each token field keeps only the first occurrence of a token (documents.py did until
+    # repeats were kept for quoted phrases): binary term frequency, broken phrase positions.
+    tokens_once: bool = False
+    # Every text field weighs 1 (production: title 4, keywords 3, abstract 1.5).
+    flat_boosts: bool = False
+
+    def schema(self) -> LibrarySchema:
+        if not self.flat_boosts:
+            return OUTCOMES
+        flat = tuple(replace(t, boost=1.0) for t in OUTCOMES.text_fields)
+        return replace(OUTCOMES, text_fields=flat)
+
+    def build(self, analyzer: Analyzer, paper: Paper, keywords: bool) -> IndexDocument:
+        document = outcome_document(outcome_source(paper, keywords), {}, {}, analyzer)
+        if self.tokens_once:
+            document.tokens = {
+                name: " ".join(dict.fromkeys(tokens.split()))
+                for name, tokens in document.tokens.items()
+            }
+        return document
+
+
+PRODUCTION_DOCUMENTS = Documents()
+
+# How a keyword becomes a TextQuery: "production" is parse_q exactly as SearchService._text
+# calls it; the others change what parse_q builds for an unquoted word (gap analysis):
+# "phrase" adds the word's phrase_tokens as a phrase alternative (the exact string always
+# matches, and scores on top of its tokens); "or+phrase" also lets any one token match.
+QueryForm = Literal["production", "phrase", "or+phrase"]
+
+
+def production_text(
+    analyzer: Analyzer, raw: str, form: QueryForm = "production"
+) -> TextQuery | None:
+    """The TextQuery the API builds for `q=raw` (or, for the gap analysis, a variant of it)."""
+    if form == "production":
+        return parse_q(raw, analyzer.query_tokens, analyzer.phrase_tokens)
+    words: dict[tuple[str, ...], str] = {}  # an unquoted word's tokens → the word
+
+    def tokenize(word: str) -> list[str]:
+        tokens = analyzer.query_tokens(word)
+        words.setdefault(tuple(tokens), word)
+        return tokens
+
+    parsed = parse_q(raw, tokenize, analyzer.phrase_tokens)
+    if parsed is None:
+        return None
+
+    def widen(alternative: Terms) -> list[Terms]:
+        word = words.get(alternative.tokens)
+        if alternative.phrase or word is None:  # quoted: left as the user asked
+            return [alternative]
+        out = [alternative]
+        if form == "or+phrase" and len(alternative.tokens) > 1:
+            out = [Terms((token,)) for token in alternative.tokens]
+        phrase = analyzer.phrase_tokens(word)
+        if len(phrase) > 1:
+            out.append(Terms(tuple(phrase), phrase=True))
+        return out
+
+    groups = tuple(tuple(t for a in group for t in widen(a)) for group in parsed.groups)
+    return replace(parsed, groups=groups)
+
+
+def production_request(text: TextQuery) -> SearchRequest:
+    """What SearchService.list sends for `GET /outcomes?q=…` by an actor who sees everything."""
+    return SearchRequest(
+        libraries=(LIBRARY,),
+        scope=VisibilityScope(None),
+        text=text,
+        sort=(SortKey(RELEVANCE, True),),
+        size=K,
+    )
+
+
+async def _load(
+    backend: SearchBackend, schema: LibrarySchema, docs: Sequence[IndexDocument]
+) -> None:
+    await backend.ensure_library(schema)
+    for start in range(0, len(docs), 500):
+        await backend.upsert(docs[start : start + 500])
+
+
+async def _search_ids(backend: SearchBackend, texts: Sequence[TextQuery | None]) -> list[list[str]]:
+    gate = asyncio.Semaphore(SEARCH_CONCURRENCY)
+
+    async def one(text: TextQuery | None) -> list[str]:
+        if text is None:  # nothing left to search for: the API lists everything, unranked
+            return []
+        async with gate:
+            result = await backend.search(production_request(text))
+        return [hit.id for hit in result.hits]
+
+    # A TaskGroup, so that one failure cancels the searches still waiting; raise that one.
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(t)) for t in texts]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+class ProductionIndexes:
+    """The papers in each production backend, per condition; rankers that query them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, analyzer: Analyzer) -> None:
+        self.loop = loop
+        self.analyzer = analyzer
+        self.backends: dict[tuple[str, str], SearchBackend] = {}
+        self.load_seconds: dict[str, float] = {}
+
+    def ranker(self, kind: str, form: QueryForm = "production") -> Ranker:
+        """Rankings through backend `kind`, each keyword parsed as the API does (or `form`)."""
+
+        def rank(queries: Sequence[Query], fields: Sequence[str]) -> list[list[str]]:
+            condition = next(c for c, f in CONDITIONS.items() if tuple(f) == tuple(fields))
+            backend = self.backends[(kind, condition)]
+            texts = [production_text(self.analyzer, q.text, form) for q in queries]
+            return self.loop.run_until_complete(_search_ids(backend, texts))
+
+        return rank
+
+
+def _open_backend(kind: str, es_url: str, directory: Path, condition: str) -> SearchBackend:
+    if kind == "elasticsearch":
+        # Indices `zhihui_bench_<random>_outcomes_v1`: one shard, as the backend creates them.
+        prefix = f"{INDEX_PREFIX}{uuid.uuid4().hex[:12]}"
+        return ElasticsearchBackend(
+            es_url, index_prefix=prefix, refresh_on_write=True, request_timeout=120
+        )
+    return EmbeddedBackend(directory / f"{condition}.sqlite")
+
+
+@contextmanager
+def production_indexes(
+    es_url: str,
+    analyzer: Analyzer,
+    papers: Sequence[Paper],
+    documents: Documents = PRODUCTION_DOCUMENTS,
+    kinds: Sequence[str] = BACKENDS,
+) -> Iterator[ProductionIndexes]:
+    """Both backends loaded with the papers (one library per condition), removed on exit.
+
+    Elasticsearch: a fresh `index_prefix` (`zhihui_bench_<random>`), refresh on write, the
+    library dropped at the end. Embedded: files in a temporary directory.
+    """
+    loop = asyncio.new_event_loop()
+    indexes = ProductionIndexes(loop, analyzer)
+    schema = documents.schema()
+    seconds = indexes.load_seconds
+    with tempfile.TemporaryDirectory(prefix=INDEX_PREFIX) as tmp:
+        try:
+            for condition, fields in CONDITIONS.items():
+                started = time.perf_counter()
+                docs = [documents.build(analyzer, p, "keywords" in fields) for p in papers]
+                seconds["documents"] = seconds.get("documents", 0.0) + time.perf_counter() - started
+                for kind in kinds:
+                    backend = _open_backend(kind, es_url, Path(tmp), condition)
+                    indexes.backends[(kind, condition)] = backend
+                    started = time.perf_counter()
+                    loop.run_until_complete(_load(backend, schema, docs))
+                    seconds[kind] = seconds.get(kind, 0.0) + time.perf_counter() - started
+            yield indexes
+        except BaseException:
+            _close_all(indexes)
+            raise
+        _close_all(indexes, strict=True)
+
+
+def _close_all(indexes: ProductionIndexes, strict: bool = False) -> None:
+    """Drop the Elasticsearch libraries and close every backend, whatever fails on the way."""
+    failures: list[Exception] = []
+    for (kind, _condition), backend in indexes.backends.items():
+        steps = [backend.close]
+        if kind == "elasticsearch":
+            steps.insert(0, lambda backend=backend: backend.drop_library(LIBRARY))
+        for step in steps:
+            try:
+                indexes.loop.run_until_complete(step())
+            except Exception as exc:
+                failures.append(exc)
+    indexes.loop.close()
+    if strict and failures:
+        raise failures[0]
+
+
 # -- the runs ---------------------------------------------------------------------------------
 
 BEST_SHAPE = Shape()
@@ -429,6 +676,10 @@ def versus(
     }
 
 
+# The engine-level counterpart of each production backend, for the per-query comparison.
+COUNTERPART = {"backend_elasticsearch": "es_pipeline", "backend_embedded": "fts5_pipeline"}
+
+
 def compare(
     es: Elasticsearch,
     papers: Sequence[Paper],
@@ -436,33 +687,49 @@ def compare(
     analyzer: Analyzer,
     shape: Shape = BEST_SHAPE,
     fts5: bool = True,
+    es_url: str | None = None,
 ) -> dict[str, dict[str, Score]]:
-    """The side-by-side table: {condition: {system: score}} from one set of indexes."""
+    """The side-by-side table: {condition: {system: score}} from one set of indexes.
+
+    With `es_url`, the production backends (`backend_elasticsearch`, `backend_embedded`) are
+    loaded and queried as the API does, in the same run.
+    """
     table: dict[str, dict[str, Score]] = {c: {} for c in CONDITIONS}
-    fts = Fts5Index(analyzer, papers) if fts5 else None
-    try:
-        with (
-            temporary_index(es, BASELINE_PROPERTIES, baseline_docs(papers)) as base,
-            temporary_index(es, pipeline_properties(), pipeline_docs(analyzer, papers)) as ours,
-        ):
-            systems: dict[str, Ranker] = {
-                "es_standard_baseline": es_baseline_ranker(es, base),
-                "es_pipeline": es_pipeline_ranker(es, ours, analyzer, shape),
-            }
-            if fts is not None:
-                systems["fts5_pipeline"] = fts5_ranker(fts, shape)
-            for condition, fields in CONDITIONS.items():
-                baseline: list[list[str]] = []
-                for system, ranker in systems.items():
-                    score, rankings = run(ranker, queries, fields)
-                    if system == "es_standard_baseline":
-                        baseline = rankings
-                    else:
-                        score.extra = versus(queries, rankings, baseline)
-                    table[condition][system] = score
-    finally:
-        if fts is not None:
-            fts.close()
+    with ExitStack() as stack:
+        base = stack.enter_context(temporary_index(es, BASELINE_PROPERTIES, baseline_docs(papers)))
+        ours = stack.enter_context(
+            temporary_index(es, pipeline_properties(), pipeline_docs(analyzer, papers))
+        )
+        systems: dict[str, Ranker] = {
+            "es_standard_baseline": es_baseline_ranker(es, base),
+            "es_pipeline": es_pipeline_ranker(es, ours, analyzer, shape),
+        }
+        if fts5:
+            fts = Fts5Index(analyzer, papers)
+            stack.callback(fts.close)
+            systems["fts5_pipeline"] = fts5_ranker(fts, shape)
+        if es_url is not None:
+            production = stack.enter_context(production_indexes(es_url, analyzer, papers))
+            for kind in BACKENDS:
+                systems[f"backend_{kind}"] = production.ranker(kind)
+        for condition, fields in CONDITIONS.items():
+            rankings: dict[str, list[list[str]]] = {}
+            for system, ranker in systems.items():
+                score, rankings[system] = run(ranker, queries, fields)
+                if system != "es_standard_baseline":
+                    score.extra = versus(
+                        queries, rankings[system], rankings["es_standard_baseline"]
+                    )
+                score.extra["queries_without_hits"] = sum(1 for r in rankings[system] if not r)
+                if system.startswith("backend_"):
+                    kind = system.removeprefix("backend_")
+                    score.extra["load_seconds"] = round(production.load_seconds[kind], 2)
+                    score.extra["document_seconds"] = round(production.load_seconds["documents"], 2)
+                counterpart = COUNTERPART.get(system)
+                if counterpart in rankings:
+                    mine = versus(queries, rankings[system], rankings[counterpart])
+                    score.extra[f"wins_ties_losses_vs_{counterpart}"] = mine["wins_ties_losses"]
+                table[condition][system] = score
     return table
 
 
@@ -617,21 +884,150 @@ def _ablation_line(row: dict[str, Any]) -> str:
     return f"{row['variant'][:60]:60} | " + " | ".join(cells)
 
 
+# -- the production gap -----------------------------------------------------------------------
+#
+# Where the production backends part from es_pipeline / fts5_pipeline, one change at a time and
+# measured through the backends themselves: the document side (fields.py weighs title 4,
+# keywords 3, abstract 1.5; documents.py used to keep each token once per field) and the query
+# side (what parse_q makes of a word). Production code is not changed: these are options.
+
+GAP_DOCUMENTS = (
+    PRODUCTION_DOCUMENTS,
+    Documents("flat boosts", flat_boosts=True),
+    Documents("tokens once per field", tokens_once=True),
+)
+QUERY_FORMS: tuple[QueryForm, ...] = ("production", "phrase", "or+phrase")
+SHORT_CONDITION = {"title+abstract": "t+a", "title+abstract+keywords": "+k"}
+Phrase = tuple[str, frozenset[str]]
+
+
+def phrase_queries(
+    analyzer: Analyzer, papers: Sequence[Paper], queries: Sequence[Query]
+) -> list[Phrase]:
+    """Each keyword of 2+ phrase tokens, quoted, and the papers whose title or abstract holds
+    it (its phrase_tokens in a row in the text's): what `q="keyword"` must find."""
+    texts = [
+        (p.id, analyzer.phrase_tokens(p.title), analyzer.phrase_tokens(p.abstract)) for p in papers
+    ]
+    phrases: list[Phrase] = []
+    for query in queries:
+        wanted = analyzer.phrase_tokens(query.text)
+        n = len(wanted)
+        if n < 2:
+            continue
+        holders = frozenset(
+            pid
+            for pid, *streams in texts
+            if any(s[i : i + n] == wanted for s in streams for i in range(len(s) - n + 1))
+        )
+        phrases.append(('"' + query.text.replace('"', "") + '"', holders))
+    return phrases
+
+
+def phrase_misses(
+    indexes: ProductionIndexes, kind: str, phrases: Sequence[Phrase]
+) -> dict[str, int]:
+    """(quoted keyword, paper holding it) pairs the backend misses, title+abstract condition."""
+    backend = indexes.backends[(kind, "title+abstract")]
+    texts = [production_text(indexes.analyzer, raw) for raw, _ in phrases]
+
+    async def everything(text: TextQuery | None) -> set[str]:
+        assert text is not None
+        request = replace(production_request(text), size=MAX_HITS)
+        return {hit.id for hit in (await backend.search(request)).hits}
+
+    async def all_of_them() -> list[set[str]]:
+        return [await everything(text) for text in texts]
+
+    found = indexes.loop.run_until_complete(all_of_them())
+    pairs = sum(len(holders) for _, holders in phrases)
+    missed = [len(holders - got) for (_, holders), got in zip(phrases, found, strict=True)]
+    extra = [len(got - holders) for (_, holders), got in zip(phrases, found, strict=True)]
+    return {
+        "phrases": len(phrases),
+        "pairs": pairs,
+        "missed_pairs": sum(missed),
+        "phrases_missing_some": sum(1 for m in missed if m),
+        "extra_pairs": sum(extra),
+    }
+
+
+MAX_HITS = 2_000  # every paper: a phrase's hits are compared in full
+
+
+def gap_analysis(
+    es_url: str, papers: Sequence[Paper], queries: Sequence[Query], analyzer: Analyzer
+) -> list[dict[str, Any]]:
+    """Rows of (documents, query form) → [recall, nDCG] per backend and condition, plus, per
+    document variant, the quoted-keyword pairs each backend misses."""
+    phrases = phrase_queries(analyzer, papers, queries)
+    rows: list[dict[str, Any]] = []
+    for documents in GAP_DOCUMENTS:
+        with production_indexes(es_url, analyzer, papers, documents) as indexes:
+            for form in QUERY_FORMS:
+                row: dict[str, Any] = {"documents": documents.name, "query": form}
+                for kind in BACKENDS:
+                    for condition, fields in CONDITIONS.items():
+                        score, _ = run(indexes.ranker(kind, form), queries, fields)
+                        row[f"{kind} {SHORT_CONDITION[condition]}"] = [
+                            round(score.recall, 4),
+                            round(score.ndcg, 4),
+                        ]
+                if form == "production":
+                    row["quoted keywords"] = {
+                        k: phrase_misses(indexes, k, phrases) for k in BACKENDS
+                    }
+                rows.append(row)
+                print(_gap_line(row), flush=True)
+    return rows
+
+
+def _gap_line(row: dict[str, Any]) -> str:
+    cells = [f"{k} {v[0]:.4f}/{v[1]:.4f}" for k, v in row.items() if isinstance(v, list)]
+    return f"{row['documents'][:28]:28} {row['query']:10} | " + " | ".join(cells)
+
+
+def format_gap(rows: Sequence[dict[str, Any]]) -> str:
+    """The gap grid as Markdown (recall@10 / nDCG@10), and the quoted-keyword misses."""
+    columns = [f"{k} {c}" for k in BACKENDS for c in SHORT_CONDITION.values()]
+    lines = [
+        "| documents | query | " + " | ".join(columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+    for row in rows:
+        cells = [f"{row[c][0]:.4f} / {row[c][1]:.4f}" for c in columns]
+        lines.append(f"| {row['documents']} | {row['query']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        "| documents | backend | quoted keywords | (keyword, paper) pairs | missed | extra |"
+    )
+    lines.append("|---|---|---:|---:|---:|---:|")
+    for row in rows:
+        for kind, m in row.get("quoted keywords", {}).items():
+            lines.append(
+                f"| {row['documents']} | {kind} | {m['phrases']} | {m['pairs']} | "
+                f"{m['missed_pairs']} ({m['phrases_missing_some']} keywords) | {m['extra_pairs']} |"
+            )
+    return "\n".join(lines)
+
+
 def format_table(table: dict[str, dict[str, Score]]) -> str:
     """The result table as Markdown, baseline first, with ratios to the baseline."""
     lines = [
         "| condition | system | recall@10 | nDCG@10 | vs baseline (R / nDCG) "
-        "| per-query W/T/L | query time s |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| per-query W/T/L | W/T/L vs engine | no hits | query time s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for condition, systems in table.items():
         base = systems["es_standard_baseline"]
         for system, s in systems.items():
             ratio = f"{s.recall / base.recall:.2f}× / {s.ndcg / base.ndcg:.2f}×"
             wtl = "/".join(map(str, s.extra.get("wins_ties_losses", []))) or "-"
+            counterpart = f"wins_ties_losses_vs_{COUNTERPART.get(system)}"
+            engine = "/".join(map(str, s.extra.get(counterpart, []))) or "-"
             lines.append(
                 f"| {condition} | {system} | {s.recall:.4f} | {s.ndcg:.4f} | {ratio} | {wtl} | "
-                f"{s.seconds:.1f} |"
+                f"{engine} | {s.extra.get('queries_without_hits', '-')} | {s.seconds:.1f} |"
             )
     return "\n".join(lines)
 
@@ -656,6 +1052,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-papers", type=int, default=2, help="keywords carried by ≥ N")
     parser.add_argument("--max-papers", type=int, default=50, help="keywords carried by ≤ N")
     parser.add_argument("--ablation", action="store_true", help="also run the ablation grid")
+    parser.add_argument(
+        "--gap", action="store_true", help="also run the production-gap grid (both backends)"
+    )
+    parser.add_argument(
+        "--no-backends", action="store_true", help="skip the production backends (engines only)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_FILE)
     args = parser.parse_args(argv)
 
@@ -673,10 +1075,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
 
-    table = compare(es, papers, queries, analyzer)
+    es_url = None if args.no_backends else args.es_url
+    table = compare(es, papers, queries, analyzer, es_url=es_url)
     main_seconds = time.perf_counter() - started
     print(format_table(table), flush=True)
+    loaded = next(iter(table.values())).get("backend_elasticsearch")
+    if loaded is not None:
+        embedded = next(iter(table.values()))["backend_embedded"].extra
+        print(
+            f"production documents built in {loaded.extra['document_seconds']:.1f} s, loaded "
+            f"(both conditions) in {loaded.extra['load_seconds']:.1f} s (Elasticsearch) and "
+            f"{embedded['load_seconds']:.1f} s (embedded)"
+        )
     rows = ablation(es, papers, queries, analyzer) if args.ablation else []
+    gap = gap_analysis(args.es_url, papers, queries, analyzer) if args.gap else []
+    if gap:
+        print(format_gap(gap), flush=True)
     total = time.perf_counter() - started
     print(
         f"comparison {main_seconds:.0f} s (data and dictionary load {load_seconds:.1f} s), "
@@ -694,9 +1108,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             for k, v in asdict(analyzer.options).items()
         },
         "shape": asdict(BEST_SHAPE),
+        "production": {
+            "library": LIBRARY,
+            "text_fields": [[t.name, t.boost] for t in OUTCOMES.text_fields],
+            "query": "parse_q(q, query_tokens, phrase_tokens), sort relevance, size 10",
+            "backends": [] if args.no_backends else list(BACKENDS),
+        },
         "baseline_type": BASELINE_TYPE,
         "results": {c: {s: asdict(v) for s, v in row.items()} for c, row in table.items()},
         "ablation": rows,
+        "production_gap": gap,
         "seconds": {"comparison": round(main_seconds, 1), "total": round(total, 1)},
         "machine": {
             "python": platform.python_version(),

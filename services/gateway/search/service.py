@@ -64,7 +64,12 @@ class SearchService:
         self.analyzer = analyzer
 
     def _text(self, q: str | None) -> TextQuery | None:
-        return parse_q(q, self.analyzer.query_tokens, self.analyzer.phrase_tokens)
+        return parse_q(
+            q,
+            self.analyzer.query_tokens,
+            self.analyzer.phrase_tokens,
+            self.analyzer.options.stop_words,
+        )
 
     async def list(
         self,
