@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.cli import migrations
+from services.cli.importer.cli import add_import_parser
 from services.cli.indexer import add_indexer_parser
 from services.cli.keys import add_keys_parser
 from services.cli.reindex import add_reindex_parser
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
 
     add_keys_parser(sub)
+    add_import_parser(sub)
     add_reindex_parser(sub)
     add_indexer_parser(sub)
 

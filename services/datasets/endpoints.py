@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from services.datasets.dependencies import DatasetServiceDep, RecordServiceDep
 from services.datasets.documents import DatasetView, parse_fields
@@ -21,6 +21,13 @@ from services.datasets.schemas import (
 )
 from services.datasets.service import may_see_restricted
 from services.datasets.values import labels, present
+from services.kernel.bulk import (
+    BULK_DESCRIPTION,
+    NDJSON_REQUEST_BODY,
+    BulkResponse,
+    parse_lines,
+    read_body,
+)
 from services.kernel.concurrency import etag_for
 from services.kernel.errors import problem_responses
 from services.kernel.internal_auth import Actor, Admin, InternalCaller, Writer
@@ -229,6 +236,22 @@ async def create_record(
     response.headers["Location"] = f"/datasets/{dataset.slug}/records/{record.id}"
     response.headers["ETag"] = etag_for(record.version)
     return _record_read(DatasetView.of(dataset), record, actor)
+
+
+@router.post(
+    "/{slug}/records/bulk",
+    response_model=BulkResponse,
+    summary="Upsert records from NDJSON lines keyed by (source, external_id) (admin)",
+    description=BULK_DESCRIPTION
+    + " Each line's `values` are checked against the dataset's fields.",
+    openapi_extra=NDJSON_REQUEST_BODY,
+    responses=problem_responses(400, 401, 403, 404, 410, 413, 415, 503),
+)
+async def bulk_records(
+    slug: SlugPath, request: Request, service: RecordServiceDep, actor: Admin
+) -> BulkResponse:
+    lines = parse_lines(await read_body(request), RecordFields)
+    return await service.bulk_upsert(slug, lines, actor)
 
 
 @router.put(

@@ -47,6 +47,7 @@ from services.datasets.schemas import (
     RecordFields,
 )
 from services.datasets.values import canonical, references, short, validate_values
+from services.kernel.bulk import BulkLine, BulkResponse, upsert_lines
 from services.kernel.changefeed import record_change
 from services.kernel.concurrency import expected_version, raise_stale
 from services.kernel.db import utcnow
@@ -248,6 +249,17 @@ class DatasetService(LibraryService[Dataset]):
         return pending
 
 
+class _ConfirmedReferences(ReferenceChecker):
+    """A checker that does not ask again about IDs already confirmed live in this request."""
+
+    def __init__(self, checker: ReferenceChecker, live: set[str]) -> None:
+        super().__init__(checker.clients)
+        self.live = live
+
+    async def missing(self, library: str, ids: Iterable[str]) -> set[str]:
+        return await super().missing(library, [i for i in ids if i not in self.live])
+
+
 @dataclass(frozen=True, slots=True)
 class _Migrated:
     """A record's metadata after a migration, for its change-feed document."""
@@ -353,6 +365,41 @@ class RecordService(LibraryService[DatasetRecord]):
         if batch:
             counts += await self._upsert_batch(dataset, view, batch, actor)
         return counts
+
+    async def bulk_upsert(self, slug: str, lines: Sequence[BulkLine], actor: Actor) -> BulkResponse:
+        """Upsert each valid line into the dataset in its own savepoint (imports).
+
+        References are asked for once per library and existing records looked up a batch at
+        a time; a line that does not fit the definition is rejected alone.
+        """
+        dataset = await self.datasets.get(slug, actor, lock="share")
+        view = DatasetView.of(dataset)
+        valid = [line for line in lines if line.ok]
+        wanted: dict[str, set[str]] = {}
+        for line in valid:
+            values, _errors = validate_values(line.data.values, view.fields)
+            for field, _index, ref_id in references(values, view.fields):
+                wanted.setdefault(field.library or "", set()).add(ref_id)
+        live: set[str] = set()
+        for library, ids in wanted.items():
+            live |= ids - await self.references.missing(library, ids)
+        self.references = _ConfirmedReferences(self.references, live)
+        keys = [(line.source, line.external_id) for line in valid]
+        known: dict[tuple[str, str], DatasetRecord] = {}
+        for start in range(0, len(keys), UPSERT_BATCH):
+            known |= await self.repo.live_by_source_keys(
+                dataset.id, keys[start : start + UPSERT_BATCH]
+            )
+
+        async def upsert(line: BulkLine) -> tuple[DatasetRecord, UpsertResult]:
+            key = (line.source, line.external_id)
+            record, result = await self._upsert(
+                dataset, view, key[0], key[1], line.data, actor, known=known
+            )
+            known[key] = record  # a key repeated later in the body
+            return record, result
+
+        return await upsert_lines(self.session, lines, upsert)
 
     # rules
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from services.experts.dependencies import ExpertServiceDep
 from services.experts.models import Expert
 from services.experts.schemas import ExpertCreate, ExpertFields, ExpertPatch, ExpertRead
+from services.kernel.bulk import (
+    BULK_DESCRIPTION,
+    NDJSON_REQUEST_BODY,
+    BulkResponse,
+    parse_lines,
+    read_body,
+)
 from services.kernel.concurrency import IfMatch, etag_for
 from services.kernel.errors import problem_responses
-from services.kernel.internal_auth import Actor, InternalCaller, Role, Writer
+from services.kernel.internal_auth import Actor, Admin, InternalCaller, Role, Writer
 from services.kernel.pagination import ListEnvelope, ListQuery
 from services.kernel.routes import UPSERT_DESCRIPTION, ExternalIdPath, SourcePath, upserted
 
@@ -86,6 +93,21 @@ async def upsert_expert(
     record, result = await service.upsert(source, external_id, body, actor)
     upserted(response, result, f"/experts/{record.id}")
     return _read(record, actor, response)
+
+
+@router.post(
+    "/bulk",
+    response_model=BulkResponse,
+    summary="Upsert experts from NDJSON lines keyed by (source, external_id) (admin)",
+    description=BULK_DESCRIPTION
+    + " Affiliations must name existing institutions (checked once for the whole body; 503 "
+    "with Retry-After if the institutions service cannot answer, and nothing is written).",
+    openapi_extra=NDJSON_REQUEST_BODY,
+    responses=problem_responses(400, 401, 403, 413, 415, 503),
+)
+async def bulk_experts(request: Request, service: ExpertServiceDep, actor: Admin) -> BulkResponse:
+    lines = parse_lines(await read_body(request), ExpertFields)
+    return await service.bulk_upsert(lines, actor)
 
 
 @router.get(

@@ -19,6 +19,7 @@ from services.experts.models import ENTITY, ID_PREFIX, Expert, ExpertChange
 from services.experts.repository import ExpertRepository
 from services.experts.schemas import AFFILIATIONS, WRITABLE_FIELDS, ExpertFields
 from services.kernel import identifiers
+from services.kernel.bulk import BulkLine, BulkResponse, upsert_lines
 from services.kernel.errors import validation_failed
 from services.kernel.http import ServiceClient
 from services.kernel.ids import new_id
@@ -52,6 +53,8 @@ class ExpertService(LibraryService[Expert]):
     def __init__(self, session: AsyncSession, institutions: ServiceClient) -> None:
         super().__init__(session, ExpertRepository(session))
         self.institutions = institutions
+        # Institution IDs already confirmed live in this request (a bulk asks once for all).
+        self.live_institutions: set[str] = set()
 
     def document(self, record: Expert) -> dict[str, Any]:
         return expert_document(record)
@@ -116,6 +119,27 @@ class ExpertService(LibraryService[Expert]):
         record = await self._apply(existing, before, values, actor)
         return record, UpsertResult.of_replace(before, record.version)
 
+    async def bulk_upsert(self, lines: Sequence[BulkLine], actor: Actor) -> BulkResponse:
+        """`upsert` each valid line in its own savepoint; a refused line fails alone.
+
+        The institutions of every line are checked in one call up front, before this
+        service's transaction starts.
+        """
+        wanted = {a.institution_id for line in lines if line.ok for a in line.data.affiliations}
+        unknown = await missing_ids(self.institutions, "/institutions", wanted) if wanted else set()
+        self.live_institutions |= wanted - unknown
+        for line in lines:
+            if line.ok:
+                ids = [a.institution_id for a in line.data.affiliations]
+                missing = [(i, ref) for i, ref in enumerate(ids) if ref in unknown]
+                if missing:
+                    line.reject(UnknownInstitutions(missing))
+        return await upsert_lines(
+            self.session,
+            lines,
+            lambda line: self.upsert(line.source, line.external_id, line.data, actor),
+        )
+
     # rules
 
     async def _add(self, values: dict[str, Any]) -> Expert:
@@ -137,9 +161,10 @@ class ExpertService(LibraryService[Expert]):
     async def _check_institutions(self, affiliations: Sequence[dict[str, Any]]) -> None:
         """Every affiliation names a live institution; one call for the whole list."""
         ids = [a["institution_id"] for a in affiliations]
-        if not ids:
+        unconfirmed = [i for i in ids if i not in self.live_institutions]
+        if not unconfirmed:
             return
-        unknown = await missing_ids(self.institutions, "/institutions", ids)
+        unknown = await missing_ids(self.institutions, "/institutions", unconfirmed)
         if unknown:
             raise UnknownInstitutions([(i, ref) for i, ref in enumerate(ids) if ref in unknown])
 

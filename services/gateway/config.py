@@ -28,6 +28,8 @@ class GatewaySettings(ServiceSettings):
     trust_forwarded_for: bool = False
     # Seconds the gateway waits for a service before answering 503.
     service_timeout_seconds: float = 10.0
+    # … and for one bulk request (up to 1 000 upserts) before answering 503.
+    bulk_timeout_seconds: float = 120.0
     # Run the change-feed indexer inside this gateway (ZHIHUI_INDEXER_* tunes it); leases
     # keep it to one active indexer per feed however many gateways (or `zhihui indexer`
     # processes) run it. On by default so the embedded platform needs nothing else.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from services.institutions.dependencies import InstitutionServiceDep
 from services.institutions.models import Institution
@@ -14,9 +14,16 @@ from services.institutions.schemas import (
     InstitutionPatch,
     InstitutionRead,
 )
+from services.kernel.bulk import (
+    BULK_DESCRIPTION,
+    NDJSON_REQUEST_BODY,
+    BulkResponse,
+    parse_lines,
+    read_body,
+)
 from services.kernel.concurrency import IfMatch, etag_for
 from services.kernel.errors import problem_responses
-from services.kernel.internal_auth import InternalCaller, Writer
+from services.kernel.internal_auth import Admin, InternalCaller, Writer
 from services.kernel.pagination import ListEnvelope, ListQuery
 from services.kernel.routes import UPSERT_DESCRIPTION, ExternalIdPath, SourcePath, upserted
 
@@ -87,6 +94,21 @@ async def upsert_institution(
     record, result = await service.upsert(source, external_id, body, actor)
     upserted(response, result, f"/institutions/{record.id}")
     return _read(record, response)
+
+
+@router.post(
+    "/bulk",
+    response_model=BulkResponse,
+    summary="Upsert institutions from NDJSON lines keyed by (source, external_id) (admin)",
+    description=BULK_DESCRIPTION,
+    openapi_extra=NDJSON_REQUEST_BODY,
+    responses=problem_responses(400, 401, 403, 413, 415),
+)
+async def bulk_institutions(
+    request: Request, service: InstitutionServiceDep, actor: Admin
+) -> BulkResponse:
+    lines = parse_lines(await read_body(request), InstitutionFields)
+    return await service.bulk_upsert(lines, actor)
 
 
 @router.get(

@@ -19,6 +19,7 @@ from services.institutions.models import ENTITY, ID_PREFIX, Institution, Institu
 from services.institutions.repository import InstitutionRepository
 from services.institutions.schemas import WRITABLE_FIELDS, InstitutionFields
 from services.kernel import identifiers
+from services.kernel.bulk import BulkLine, BulkResponse, upsert_lines
 from services.kernel.ids import new_id
 from services.kernel.internal_auth import Actor
 from services.kernel.lookup import ExternalId, RecordLookup
@@ -112,6 +113,14 @@ class InstitutionService(LibraryService[Institution]):
         before = existing.version
         record = await self._apply(existing, before, data.model_dump(mode="json"), actor)
         return record, UpsertResult.of_replace(before, record.version)
+
+    async def bulk_upsert(self, lines: Sequence[BulkLine], actor: Actor) -> BulkResponse:
+        """`upsert` each valid line in its own savepoint; a refused line fails alone."""
+        return await upsert_lines(
+            self.session,
+            lines,
+            lambda line: self.upsert(line.source, line.external_id, line.data, actor),
+        )
 
     # rules
 

@@ -77,14 +77,27 @@ class ServiceClient:
         json: Any = None,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        timeout_seconds: float | None = None,
     ) -> httpx.Response:
-        """Send one request; transport failures and 5xx answers become a 503 problem."""
+        """Send one request; transport failures and 5xx answers become a 503 problem.
+
+        `timeout_seconds` overrides the client's for a call known to take long (a bulk write).
+        """
         attempts = 1 + (self.read_retries if method.upper() in IDEMPOTENT else 0)
         merged = {**self.headers_for(actor), **(headers or {})}
+        wait: Any = (
+            httpx.USE_CLIENT_DEFAULT if timeout_seconds is None else httpx.Timeout(timeout_seconds)
+        )
         for attempt in range(1, attempts + 1):
             try:
                 response = await self._client.request(
-                    method, path, params=params, json=json, content=content, headers=merged
+                    method,
+                    path,
+                    params=params,
+                    json=json,
+                    content=content,
+                    headers=merged,
+                    timeout=wait,
                 )
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 logger.warning(

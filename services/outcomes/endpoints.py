@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
+from services.kernel.bulk import (
+    BULK_DESCRIPTION,
+    NDJSON_REQUEST_BODY,
+    BulkResponse,
+    parse_lines,
+    read_body,
+)
 from services.kernel.concurrency import IfMatch, etag_for
 from services.kernel.errors import problem_responses
-from services.kernel.internal_auth import InternalCaller, Writer
+from services.kernel.internal_auth import Admin, InternalCaller, Writer
 from services.kernel.pagination import ListEnvelope, ListQuery
 from services.kernel.routes import UPSERT_DESCRIPTION, ExternalIdPath, SourcePath, upserted
 from services.outcomes.dependencies import OutcomeServiceDep
@@ -86,6 +93,21 @@ async def upsert_outcome(
     record, result = await service.upsert(source, external_id, body, actor)
     upserted(response, result, f"/outcomes/{record.id}")
     return _read(record, response)
+
+
+@router.post(
+    "/bulk",
+    response_model=BulkResponse,
+    summary="Upsert outcomes from NDJSON lines keyed by (source, external_id) (admin)",
+    description=BULK_DESCRIPTION
+    + " Experts and institutions named must exist (503 with Retry-After if their services "
+    "cannot answer, and nothing is written).",
+    openapi_extra=NDJSON_REQUEST_BODY,
+    responses=problem_responses(400, 401, 403, 413, 415, 503),
+)
+async def bulk_outcomes(request: Request, service: OutcomeServiceDep, actor: Admin) -> BulkResponse:
+    lines = parse_lines(await read_body(request), OutcomeFields)
+    return await service.bulk_upsert(lines, actor)
 
 
 @router.get(

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kernel import identifiers
+from services.kernel.bulk import BulkLine, BulkResponse, upsert_lines
 from services.kernel.errors import Forbidden
 from services.kernel.http import ServiceClient
 from services.kernel.ids import new_id
@@ -67,6 +68,8 @@ class OutcomeService(LibraryService[Outcome]):
     def __init__(self, session: AsyncSession, peers: Peers) -> None:
         super().__init__(session, OutcomeRepository(session))
         self.peers = peers
+        # Expert and institution IDs already confirmed live in this request (see bulk_upsert).
+        self.live_references: set[str] = set()
 
     def document(self, record: Outcome) -> dict[str, Any]:
         return outcome_document(record)
@@ -132,6 +135,28 @@ class OutcomeService(LibraryService[Outcome]):
         record = await self._apply(existing, before, data, actor)
         return record, UpsertResult.of_replace(before, record.version)
 
+    async def bulk_upsert(self, lines: Sequence[BulkLine], actor: Actor) -> BulkResponse:
+        """`upsert` each valid line in its own savepoint; a refused line fails alone.
+
+        The experts and institutions of every line are asked for in one call per service up
+        front, before this service's transaction starts; only IDs found missing there are
+        asked again, line by line, with the usual rules.
+        """
+        valid = [line.data for line in lines if line.ok]
+        experts = {a.expert_id for d in valid for a in d.authors if a.expert_id}
+        institutions = {i for d in valid for i in d.institution_ids}
+        for client, collection, wanted in (
+            (self.peers.experts, "/experts", experts),
+            (self.peers.institutions, "/institutions", institutions),
+        ):
+            if wanted:
+                self.live_references |= wanted - await missing_ids(client, collection, wanted)
+        return await upsert_lines(
+            self.session,
+            lines,
+            lambda line: self.upsert(line.source, line.external_id, line.data, actor),
+        )
+
     # rules
 
     async def _apply(
@@ -157,12 +182,14 @@ class OutcomeService(LibraryService[Outcome]):
         experts = [
             (("authors", index, "expert_id"), author.expert_id)
             for index, author in enumerate(data.authors)
-            if author.expert_id and author.expert_id not in held_experts
+            if author.expert_id
+            and author.expert_id not in held_experts
+            and author.expert_id not in self.live_references
         ]
         institutions = [
             (("institution_ids", index), value)
             for index, value in enumerate(data.institution_ids)
-            if value not in held_institutions
+            if value not in held_institutions and value not in self.live_references
         ]
         problems: list[tuple[tuple[str | int, ...], str]] = []
         for refs, client, collection, what in (

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import services.kernel.db  # noqa: F401  (custom column types)
+import services.kernel.db  # custom column types
 
 revision: str = 'gateway_0001'
 down_revision: str | Sequence[str] | None = None

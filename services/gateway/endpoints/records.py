@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request, Response, status
 
-from services.gateway.auth import Caller, WriterCaller
+from services.gateway.auth import AdminCaller, Caller, WriterCaller
 from services.gateway.dependencies import ProxyDep
 from services.gateway.endpoints.search import Params, SearchDep
 from services.gateway.libraries import Library
@@ -17,6 +17,12 @@ from services.gateway.proxy import PUBLIC_PREFIX, relay, relay_record
 from services.gateway.search.fields import LIBRARY_SCHEMAS
 from services.gateway.search.model import LibrarySchema
 from services.kernel.app import UnicodeJSONResponse
+from services.kernel.bulk import (
+    BULK_DESCRIPTION,
+    NDJSON_MEDIA_TYPE,
+    NDJSON_REQUEST_BODY,
+    BulkResponse,
+)
 from services.kernel.errors import NotFound, problem_responses
 from services.kernel.internal_auth import Actor
 from services.kernel.pagination import ListEnvelope
@@ -156,6 +162,25 @@ def library_router(library: Library) -> APIRouter:
             service, "PUT", service_path(request), actor, body=await request.body()
         )
         return relay_record(upstream, request.url.path, actor, library.shape)
+
+    @router.post(
+        "/bulk",
+        response_model=BulkResponse,
+        summary=f"Bulk upsert by (source, external_id) from NDJSON ({library.label}); admin",
+        description=BULK_DESCRIPTION,
+        openapi_extra=NDJSON_REQUEST_BODY,
+        responses=problem_responses(400, 401, 403, 404, 413, 415, 429, 503),
+    )
+    async def bulk_upsert(request: Request, proxy: ProxyDep, actor: AdminCaller) -> Response:
+        upstream = await proxy.client(service).request(
+            "POST",
+            service_path(request),
+            actor=actor,
+            content=await request.body(),
+            headers={"Content-Type": request.headers.get("content-type") or NDJSON_MEDIA_TYPE},
+            timeout_seconds=request.app.state.settings.bulk_timeout_seconds,
+        )
+        return relay(upstream, request.url.path)
 
     @router.patch(
         "/{ref}",
