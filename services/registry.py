@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy import MetaData
 
 from services.datasets.config import DatasetsSettings
@@ -15,7 +16,8 @@ from services.gateway.config import GatewaySettings
 from services.gateway.models import Base as GatewayBase
 from services.institutions.config import InstitutionsSettings
 from services.institutions.models import Base as InstitutionsBase
-from services.kernel.settings import ServiceSettings
+from services.kernel.http import ServiceClient
+from services.kernel.settings import PlatformSettings, ServiceSettings
 from services.outcomes.config import OutcomesSettings
 from services.outcomes.models import Base as OutcomesBase
 
@@ -72,6 +74,23 @@ GATEWAY = ServiceSpec(
 )
 
 COMPONENTS: tuple[ServiceSpec, ...] = (*SERVICES, GATEWAY)
+
+
+def service_clients(
+    platform: PlatformSettings, timeout: float, *, read_retries: int = 2
+) -> dict[str, ServiceClient]:
+    """A pooled client per domain service, at the URL its settings give."""
+    token = platform.internal_token.get_secret_value()
+    return {
+        spec.name: ServiceClient(
+            spec.name,
+            spec.settings().base_url,
+            token,
+            timeout=httpx.Timeout(timeout, connect=2.0),
+            read_retries=read_retries,
+        )
+        for spec in SERVICES
+    }
 
 
 def service_named(name: str) -> ServiceSpec:

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import orjson
 from fastapi import FastAPI, Response
 from fastapi.responses import PlainTextResponse
@@ -23,9 +22,8 @@ from services.gateway.search.indexer import Indexer, IndexerSettings
 from services.kernel.app import UnicodeJSONResponse
 from services.kernel.db import Database
 from services.kernel.errors import PROBLEM_MEDIA_TYPE, problem_body
-from services.kernel.http import ServiceClient
 from services.kernel.settings import PlatformSettings
-from services.registry import GATEWAY, SERVICES
+from services.registry import GATEWAY, SERVICES, service_clients
 
 HELP = "run the change-feed indexer as its own process (into the configured search index)"
 DESCRIPTION = """\
@@ -34,21 +32,6 @@ the gateway database (only one indexer per feed is active, however many run), an
 /healthz, /readyz and /metrics on ZHIHUI_INDEXER_HOST:ZHIHUI_INDEXER_PORT (default
 127.0.0.1:8010). Tune with ZHIHUI_INDEXER_POLL_INTERVAL, _BATCH_SIZE, _LEASE_TTL, _FEEDS.
 """
-
-
-def feed_clients(platform: PlatformSettings, timeout: float) -> dict[str, ServiceClient]:
-    """One client per service for reading feeds; the indexer's backoff is the only retry."""
-    token = platform.internal_token.get_secret_value()
-    return {
-        spec.name: ServiceClient(
-            spec.name,
-            spec.settings().base_url,
-            token,
-            timeout=httpx.Timeout(timeout, connect=2.0),
-            read_retries=0,
-        )
-        for spec in SERVICES
-    }
 
 
 def create_indexer_app(
@@ -133,7 +116,8 @@ def cmd_indexer(args: argparse.Namespace) -> int:
     database = Database(
         gateway.resolved_database_url(platform), schema=gateway.resolved_schema(), pool_size=4
     )
-    clients = feed_clients(platform, settings.service_timeout_seconds)
+    # The indexer's backoff is the only retry of a feed read.
+    clients = service_clients(platform, settings.service_timeout_seconds, read_retries=0)
     search = create_search(create_backend(platform))
     indexer = Indexer(database, clients, search.sink, settings)
 

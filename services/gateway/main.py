@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -29,7 +28,7 @@ from services.kernel.errors import ServiceUnavailable, install_error_handlers, p
 from services.kernel.http import ServiceClient
 from services.kernel.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.kernel.settings import PlatformSettings
-from services.registry import SERVICES
+from services.registry import service_clients
 
 logger = logging.getLogger("zhihui.gateway")
 
@@ -45,16 +44,6 @@ The public API of the 智汇中国 think-tank knowledge platform: institutions (
 * **Limits**: `X-RateLimit-Limit` / `-Remaining` on every response; 429 with `Retry-After`.
 * Every response carries `X-Request-ID`; quote it when asking for help.
 """
-
-
-def default_clients(platform: PlatformSettings, timeout: float) -> dict[str, ServiceClient]:
-    token = platform.internal_token.get_secret_value()
-    return {
-        spec.name: ServiceClient(
-            spec.name, spec.settings().base_url, token, timeout=httpx.Timeout(timeout, connect=2.0)
-        )
-        for spec in SERVICES
-    }
 
 
 async def _index_unavailable(request: Request, exc: Exception) -> Response:
@@ -86,7 +75,7 @@ def create_app(
         schema=settings.resolved_schema(),
         pool_size=settings.database_pool_size,
     )
-    proxy = Proxy(clients or default_clients(platform, settings.service_timeout_seconds))
+    proxy = Proxy(clients or service_clients(platform, settings.service_timeout_seconds))
     owns_search = search is None
     components = search or create_search(create_backend(platform))
     indexer = in_process_indexer(settings, db, proxy.clients, indexer_sink or components.sink)

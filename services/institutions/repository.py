@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import func, or_, select
 
 from services.institutions.models import Institution
@@ -28,9 +26,3 @@ class InstitutionRepository(Repository[Institution]):
             )
         )
         return int((await self.session.execute(stmt)).scalar_one())
-
-    async def live_ids_among(self, ids: Sequence[str]) -> set[str]:
-        stmt = select(Institution.id).where(
-            Institution.id.in_(list(ids)), Institution.deleted_at.is_(None)
-        )
-        return set((await self.session.execute(stmt)).scalars().all())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,10 +82,6 @@ class Repository(Generic[M]):
         if after_id:
             stmt = stmt.where(self.model.id > after_id)
         return (await self.session.execute(stmt)).scalars().all()
-
-    async def count_live(self) -> int:
-        stmt = select(func.count()).select_from(self.model).where(self.model.deleted_at.is_(None))
-        return int((await self.session.execute(stmt)).scalar_one())
 
 
 async def flush_or_conflict(session: AsyncSession) -> None:

@@ -14,14 +14,9 @@ import httpx
 
 from services.kernel.settings import DEFAULT_INTERNAL_TOKEN
 from services.registry import COMPONENTS
+from tests.e2e.processes import clean_env, free_port
 
 START_TIMEOUT = 90.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
@@ -43,13 +38,8 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> 
 
 
 def test_up_starts_all_services_serves_and_stops_cleanly(tmp_path: Path) -> None:
-    ports = {spec.name: _free_port() for spec in COMPONENTS}
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("ZHIHUI_") or k.startswith("ZHIHUI_TEST")
-    }
-    env.update({f"ZHIHUI_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    ports = {spec.name: free_port() for spec in COMPONENTS}
+    env = clean_env(tmp_path, **{f"ZHIHUI_{n.upper()}_PORT": str(p) for n, p in ports.items()})
     process = subprocess.Popen(
         [
             sys.executable,

@@ -20,7 +20,6 @@ from services.gateway.search.indexer import (
     Indexer,
     IndexerSettings,
     IndexSink,
-    default_sink,
     render_prometheus,
 )
 from services.kernel.db import Database
@@ -78,12 +77,12 @@ def in_process_indexer(
     settings: GatewaySettings,
     database: Database,
     clients: Mapping[str, ServiceClient],
-    sink: IndexSink | None,
+    sink: IndexSink,
 ) -> Indexer | None:
     """The indexer the gateway runs itself when `ZHIHUI_GATEWAY_RUN_INDEXER=true`."""
     if not settings.run_indexer:
         return None
-    return Indexer(database, clients, sink or default_sink(), IndexerSettings())
+    return Indexer(database, clients, sink, IndexerSettings())
 
 
 def ops_router() -> APIRouter:

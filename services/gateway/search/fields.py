@@ -6,7 +6,7 @@ validates against it, and both backends build their storage from it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from services.gateway.search.model import FieldKind, FilterField, LibrarySchema, TextField
@@ -159,7 +159,3 @@ def dataset_schema(definition: Mapping[str, Any]) -> LibrarySchema:
         text_fields=tuple(text),
         default_sort=((UPDATED.name, True),),
     )
-
-
-def field_names(schema: LibrarySchema, *, facetable: bool = False) -> Sequence[str]:
-    return [f.name for f in schema.fields.values() if f.facetable or not facetable]

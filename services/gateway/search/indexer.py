@@ -27,7 +27,6 @@ import random
 import secrets
 import socket
 import time
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -89,35 +88,6 @@ class IndexSink(Protocol):
     """
 
     async def apply(self, feed: str, changes: Sequence[ChangeOut]) -> None: ...
-
-
-class LoggingSink:
-    """A placeholder sink that indexes NOTHING: it only counts changes and logs each batch.
-
-    It exists so `zhihui indexer` runs end to end before a search backend is wired in.
-    Cursors still advance, so once a real backend exists, re-index from the start (reset the
-    cursors to 0: `IndexerStore.reset`) before serving search from it.
-    """
-
-    def __init__(self) -> None:
-        self.changes: Counter[str] = Counter()
-        self.batches: Counter[str] = Counter()
-
-    async def apply(self, feed: str, changes: Sequence[ChangeOut]) -> None:
-        self.changes[feed] += len(changes)
-        self.batches[feed] += 1
-        logger.debug(
-            "logging sink: %s seq %d..%d (%d changes, not indexed)",
-            feed,
-            changes[0].seq if changes else 0,
-            changes[-1].seq if changes else 0,
-            len(changes),
-        )
-
-
-def default_sink() -> IndexSink:
-    """The sink an in-process or standalone indexer uses until a search backend is wired."""
-    return LoggingSink()
 
 
 def new_holder_id() -> str:

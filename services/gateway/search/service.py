@@ -37,7 +37,7 @@ from services.gateway.search.query import (
 )
 from services.kernel.errors import BadRequest, FieldError
 from services.kernel.internal_auth import Actor
-from services.kernel.visibility import VisibilityScope, scope_for
+from services.kernel.visibility import scope_for
 from services.vocabularies.disciplines import disciplines
 
 MAX_SUGGESTIONS = 10
@@ -341,7 +341,3 @@ def _common_schema(schemas: Sequence[LibrarySchema]) -> LibrarySchema:
         fields={n: first.fields[n] for n in sorted(names)},
         text_fields=(),
     )
-
-
-def everything() -> VisibilityScope:
-    return VisibilityScope(None)

@@ -104,6 +104,10 @@ class _Sources:
         await self.prefetch(library, ids)
         return {i: v for i in ids if (v := self._known.get((library, i))) is not None}
 
+    def stored(self, library: str, record_id: str) -> dict[str, Any] | None:
+        """The prefetched source of one record (None when the index does not have it)."""
+        return self._known.get((library, record_id))
+
     def forget(self, library: str, record_id: str) -> None:
         self._known.pop((library, record_id), None)
 
@@ -227,7 +231,7 @@ class SearchSink:
 
     @staticmethod
     def _label_changed(document: IndexDocument, cache: _Sources) -> bool:
-        stored = cache._known.get((document.library, document.id))
+        stored = cache.stored(document.library, document.id)
         if stored is None:
             return False
         if stored.get("version") == document.source.get("version"):
