@@ -35,6 +35,24 @@ def required_env(name: str) -> str:
     return value
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        help="also run the minutes-long reliability runs (marked `long`)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`long` tests are deselected (not skipped) unless --long: CI runs the fast part."""
+    if config.getoption("--long"):
+        return
+    kept = [item for item in items if item.get_closest_marker("long") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     return required_env("ZHIHUI_TEST_POSTGRES_URL")

@@ -32,6 +32,8 @@ class PlatformSettings(BaseSettings):
     database_url: str | None = None
     # Elasticsearch for search; unset means the embedded SQLite FTS5 index under data_dir.
     elasticsearch_url: str | None = None
+    # Index and alias names start with this; several platforms can share one cluster.
+    elasticsearch_index_prefix: str = Field(default="zhihui", pattern=r"^[a-z][a-z0-9_]{0,39}$")
     log_level: str = "INFO"
     log_json: bool = True
 

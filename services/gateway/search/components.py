@@ -22,12 +22,13 @@ from services.kernel.settings import PlatformSettings
 logger = logging.getLogger("zhihui.search")
 
 EMBEDDED_FILE = "search.sqlite"
-INDEX_PREFIX = "zhihui"
 
 
 def create_backend(platform: PlatformSettings, *, data_dir: Path | None = None) -> SearchBackend:
     if platform.elasticsearch_url:
-        return ElasticsearchBackend(platform.elasticsearch_url, index_prefix=INDEX_PREFIX)
+        return ElasticsearchBackend(
+            platform.elasticsearch_url, index_prefix=platform.elasticsearch_index_prefix
+        )
     return EmbeddedBackend((data_dir or platform.data_dir).resolve() / EMBEDDED_FILE)
 
 
