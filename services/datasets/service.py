@@ -96,6 +96,8 @@ class DatasetService(LibraryService[Dataset]):
 
     async def get(self, slug: str, actor: Actor, *, lock: Lock = None) -> Dataset:
         """A live dataset the caller may see; 404 if unknown or hidden, 410 if deleted."""
+        if "\x00" in slug:  # no slug holds a NUL (PostgreSQL text cannot): do not ask
+            raise DatasetNotFound(slug.replace("\x00", ""))
         dataset = await self.repo.get_live_by_slug(slug, lock=lock)
         if dataset is None:
             if await self.repo.was_deleted(slug):
@@ -404,6 +406,8 @@ class RecordService(LibraryService[DatasetRecord]):
     # rules
 
     async def _record(self, dataset: Dataset, record_id: str) -> DatasetRecord:
+        if "\x00" in record_id:  # as for slugs: no record ID holds a NUL
+            raise RecordNotFound(dataset.slug, record_id.replace("\x00", ""))
         record = await self.repo.get(record_id, include_deleted=True)
         if record is None or record.dataset_id != dataset.id:
             raise RecordNotFound(dataset.slug, record_id)

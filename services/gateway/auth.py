@@ -20,8 +20,10 @@ from services.kernel.db import Database
 from services.kernel.errors import (
     Forbidden,
     ProblemError,
+    ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
+    database_unavailable,
     problem_response,
 )
 from services.kernel.internal_auth import Actor, Role
@@ -50,6 +52,16 @@ class CallerMiddleware:
             actor, limit, bucket = await self._identify(scope)
         except ProblemError as exc:
             await _send_problem(scope, send, exc, {})
+            return
+        except Exception as exc:
+            # The key store is down (database restart): a clean 503, the connection kept.
+            if not database_unavailable(exc):
+                raise
+            unavailable = ServiceUnavailable(
+                "API keys cannot be checked at the moment; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+            await _send_problem(scope, send, unavailable, {})
             return
         decision = self.limiter.hit(bucket, limit)
         rate_headers = {
@@ -126,7 +138,9 @@ async def _send_problem(
     await response(scope, no_receive, send)
 
 
-def current_actor(request: Request) -> Actor:
+# The dependencies below are `async def` although they never await: FastAPI runs a plain
+# `def` dependency in a worker thread, a hand-off that cost more than the whole function.
+async def current_actor(request: Request) -> Actor:
     """The authenticated caller (set by CallerMiddleware)."""
     actor = getattr(request.state, "actor", None)
     return actor if isinstance(actor, Actor) else Actor(role=Role.ANONYMOUS)
@@ -142,13 +156,13 @@ def _refuse(actor: Actor, needed: str) -> None:
     raise Forbidden(f"This operation needs {needed} API key; yours is a {actor.role.value} key.")
 
 
-def require_writer(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+async def require_writer(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
     if actor.role not in (Role.EDITOR, Role.ADMIN):
         _refuse(actor, "an editor or admin")
     return actor
 
 
-def require_admin(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+async def require_admin(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
     if actor.role is not Role.ADMIN:
         _refuse(actor, "an admin")
     return actor

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from services.datasets import schemas as dataset_schemas
 from services.experts import schemas as expert_schemas
+from services.gateway.listing import ExpertListed, OutcomeListed
 from services.gateway.proxy import RecordShaper
 from services.institutions import schemas as institution_schemas
 from services.kernel.internal_auth import Actor, Role
@@ -97,6 +98,7 @@ EXPERTS = Library(
     patch_schema=expert_schemas.ExpertPatch,
     upsert_schema=expert_schemas.ExpertFields,
     shape=shape_expert,
+    list_schema=ExpertListed,
     external_ids="`orcid:0000-0002-1825-0097`",
 )
 
@@ -110,7 +112,7 @@ OUTCOMES = Library(
     patch_schema=outcome_schemas.OutcomePatch,
     upsert_schema=outcome_schemas.OutcomeFields,
     shape=shape_outcome,
-    list_schema=outcome_schemas.OutcomeSummary,
+    list_schema=OutcomeListed,
     has_visibility=True,
     external_ids="`doi:10.1234/abc`",
     max_body_bytes=8 * MIB,  # full texts such as a 政府工作报告

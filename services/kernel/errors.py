@@ -11,6 +11,8 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -261,7 +263,51 @@ async def _handle_http(request: Request, exc: Exception) -> Response:
     )
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says the database cannot be reached right now: a
+    refused or cut connection, a server shutting down or restarting, an exhausted pool."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (PoolTimeout, OperationalError, InterfaceError, ConnectionError)):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        # SQLSTATE class 08 (connection exception), 57P0x (admin/crash shutdown, starting up).
+        sqlstate = str(getattr(current, "sqlstate", None) or getattr(current, "pgcode", ""))
+        if sqlstate.startswith(("08", "57P")):
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else (
+            current.__cause__ or current.__context__
+        )  # fmt: skip
+    return False
+
+
+async def _handle_database(request: Request, exc: Exception) -> Response:
+    if not database_unavailable(exc):
+        return await _handle_unexpected(request, exc)
+    return _database_unavailable(request, exc)
+
+
+def _database_unavailable(request: Request, exc: Exception) -> Response:
+    # A database restart or failover: retryable, so a 503 rather than a 500. Registered for
+    # the database errors too (not only the catch-all) so the client's connection stays open.
+    logger.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+    return problem_response(
+        status=ServiceUnavailable.status,
+        slug=ServiceUnavailable.slug,
+        title=ServiceUnavailable.title,
+        detail="The database is unavailable at the moment; retry shortly.",
+        instance=_instance(request),
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _handle_unexpected(request: Request, exc: Exception) -> Response:
+    if database_unavailable(exc):  # raised outside the routes, e.g. in a middleware
+        return _database_unavailable(request, exc)
     # Full traceback to the log (with the request id); never to the caller.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(
@@ -278,7 +324,27 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _handle_problem)
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
+    for database_error in (DBAPIError, PoolTimeout, ConnectionError):
+        app.add_exception_handler(database_error, _handle_database)
     app.add_exception_handler(Exception, _handle_unexpected)
+    _document_validation_errors_as_problems(app)
+
+
+def _document_validation_errors_as_problems(app: FastAPI) -> None:
+    """FastAPI documents its own JSON body for the 422s it adds; ours are problem+json."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        document = build()
+        for operation in (op for path in document["paths"].values() for op in path.values()):
+            response = operation.get("responses", {}).get("422") if first else None
+            if response and PROBLEM_MEDIA_TYPE not in response.get("content", {}):
+                response["description"] = ValidationFailed.title
+                response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {

@@ -71,8 +71,15 @@ TextList = Annotated[
     AfterValidator(_dedupe),
     Field(max_length=100),
 ]
+
+
+def _strip_text(value: object) -> object:
+    # Only text is stripped; anything else goes on to the str check and becomes a 422.
+    return value.strip() if isinstance(value, str) else value
+
+
 Org = Annotated[
-    str, BeforeValidator(str.strip), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    str, BeforeValidator(_strip_text), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ]
 SourceKey = Annotated[Line, Field(max_length=64)]
 ExternalKey = Annotated[Line, Field(max_length=200)]

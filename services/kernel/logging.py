@@ -11,6 +11,9 @@ import orjson
 from services.kernel.context import current_request_id
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+# Libraries that log every SQL statement with its parameters at DEBUG (API key hashes, expert
+# contact details…): kept at INFO or above whatever the level, so DEBUG never logs data.
+PARAMETER_LOGGERS = ("aiosqlite",)
 
 
 class JsonFormatter(logging.Formatter):
@@ -56,6 +59,8 @@ def configure_logging(service: str, *, level: str = "INFO", json_lines: bool = T
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in PARAMETER_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         lg = logging.getLogger(name)
         lg.handlers[:] = []

@@ -62,6 +62,8 @@ class RecordLookup:
 
         A record `admits` refuses answers exactly like a missing one, deleted or not.
         """
+        if "\x00" in ref:  # no stored ID holds a NUL (PostgreSQL text cannot): do not ask
+            raise self.not_found(ref[:64].replace("\x00", ""))
         external = self.external(ref)
         if external is None:
             record = await repo.get(ref, include_deleted=True)

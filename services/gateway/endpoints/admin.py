@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin (管理)"])
     status_code=status.HTTP_201_CREATED,
     response_model=KeyCreated,
     summary="Create an API key (the secret is shown once)",
-    responses=problem_responses(401, 403, 422, 429),
+    responses=problem_responses(400, 401, 403, 422, 429),
 )
 async def create_key(
     body: KeyCreate, request: Request, keys: KeyServiceDep, actor: AdminCaller

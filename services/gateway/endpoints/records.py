@@ -6,6 +6,7 @@ real body types, which are chosen at runtime.
 """
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Request, Response, status
 
@@ -24,7 +25,7 @@ from services.kernel.bulk import (
     BulkResponse,
 )
 from services.kernel.errors import NotFound, problem_responses
-from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import Actor, Role
 from services.kernel.pagination import ListEnvelope
 from services.kernel.visibility import can_see
 
@@ -72,8 +73,19 @@ IfMatch = Annotated[
 
 
 def service_path(request: Request) -> str:
-    """Public `/api/v1/X` is the owning service's `/X`: one mapping for every library."""
-    return request.url.path.removeprefix(PUBLIC_PREFIX)
+    """Public `/api/v1/X` is the owning service's `/X`: one mapping for every library.
+
+    Segments are forwarded percent-encoded: an ID holding `?`, `#`, control characters or
+    only dots stays one segment on the service, never a query string or a `..` step.
+    """
+    segments = request.url.path.removeprefix(PUBLIC_PREFIX).split("/")
+    return "/".join(_encoded_segment(segment) for segment in segments)
+
+
+def _encoded_segment(segment: str) -> str:
+    if segment in (".", ".."):
+        return segment.replace(".", "%2E")  # httpx would resolve a literal dot segment
+    return quote(segment, safe="")
 
 
 def library_router(library: Library) -> APIRouter:
@@ -92,9 +104,14 @@ def library_router(library: Library) -> APIRouter:
             + (f", or an external ID: {library.external_ids}" if library.external_ids else ""),
         ),
     ]
+    # Under a path parameter (a special database's slug) a write can name a parent that is absent.
+    missing_parent = (404,) if "{" in library.path else ()
     CreateBody = library.create_schema
     PatchBody = library.patch_schema
     UpsertBody = library.upsert_schema
+    # A DOI holds '/' (doi:10.1234/abc), so an outcome's ref takes the rest of the path, as in
+    # the outcomes service; without it `GET /api/v1/outcomes/doi:…` matched no route.
+    one = "/{ref:path}" if library.name == "outcomes" else "/{ref}"
 
     async def ensure_visible(proxy: ProxyDep, actor: Actor, request: Request) -> None:
         # A caller who may not see a record must not learn it exists from a 403 on a write.
@@ -113,12 +130,16 @@ def library_router(library: Library) -> APIRouter:
         request: Request, search: SearchDep, actor: Caller, params: Params
     ) -> Response:
         schema = await _search_schema(library, request, actor)
+        if library.name not in LIBRARY_SCHEMAS:
+            # A special database's visibility covers every record in it, whichever organisation
+            # owns the record (as on reads): the check above admitted the caller to all of them.
+            actor = Actor(role=Role.SERVICE)
         # Index documents add joined names (institution_name, author names…) to the record's
         # fields, so the envelope is sent as is; the response model documents the core.
         return UnicodeJSONResponse(await search.list(schema, params, actor))
 
     @router.get(
-        "/{ref}",
+        one,
         response_model=library.read_schema,
         summary=f"Read one record ({library.label})",
         responses=problem_responses(400, 401, 404, 410, 429, 503),
@@ -132,7 +153,7 @@ def library_router(library: Library) -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         response_model=library.read_schema,
         summary=f"Create a record ({library.label}); editor or admin",
-        responses=problem_responses(400, 401, 403, 409, 413, 422, 429, 503),
+        responses=problem_responses(400, 401, 403, *missing_parent, 409, 413, 422, 429, 503),
     )
     async def create_record(
         body: CreateBody, request: Request, proxy: ProxyDep, actor: WriterCaller
@@ -148,7 +169,7 @@ def library_router(library: Library) -> APIRouter:
         summary=f"Create or replace by (source, external_id) ({library.label}); editor or admin",
         description="Idempotent upsert for imports: the same body twice leaves one record and "
         "one version. `Zhihui-Upsert` says `created`, `updated` or `unchanged`.",
-        responses=problem_responses(400, 401, 403, 409, 413, 422, 429, 503),
+        responses=problem_responses(400, 401, 403, *missing_parent, 409, 413, 422, 429, 503),
     )
     async def upsert_record(
         source: Annotated[str, Path(max_length=64)],
@@ -183,7 +204,7 @@ def library_router(library: Library) -> APIRouter:
         return relay(upstream, request.url.path)
 
     @router.patch(
-        "/{ref}",
+        one,
         response_model=library.read_schema,
         summary=f"Update a record ({library.label}): JSON merge patch, If-Match required",
         responses=problem_responses(400, 401, 403, 404, 409, 410, 412, 413, 422, 428, 429, 503),
@@ -208,7 +229,7 @@ def library_router(library: Library) -> APIRouter:
         return relay_record(upstream, request.url.path, actor, library.shape)
 
     @router.delete(
-        "/{ref}",
+        one,
         status_code=status.HTTP_204_NO_CONTENT,
         summary=f"Delete a record ({library.label}): If-Match required, leaves a tombstone",
         responses=problem_responses(401, 403, 404, 409, 410, 412, 428, 429, 503),

@@ -1,0 +1,45 @@
+"""What list entries add to a record: names joined in at index time, for the docs.
+
+List routes answer from the search index, whose documents carry the current names of the
+linked institutions (and the byline as printed) beside the IDs. The single-record models
+forbid unknown keys inside affiliations and authors, so the list entries get their own.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.experts.schemas import Affiliation, ExpertRead
+from services.outcomes.schemas import Author, OutcomeSummary
+
+
+class ListedAffiliation(Affiliation):
+    """A post as lists return it: with the institution's current name."""
+
+    institution_name: str | None = Field(
+        None, description="The institution's current name (null if it no longer exists)."
+    )
+
+
+class ExpertListed(ExpertRead):
+    """An expert as lists return it."""
+
+    affiliations: list[ListedAffiliation] = Field(default_factory=list)  # type: ignore[assignment]
+    institution_names: list[str] = Field(
+        default_factory=list, description="Current names of the affiliated institutions."
+    )
+
+
+class ListedAuthor(Author):
+    """An author as lists return it: `name` is the byline, or the expert's current name."""
+
+    printed_name: str | None = Field(None, description="The name as printed on the outcome.")
+
+
+class OutcomeListed(OutcomeSummary):
+    """An outcome as lists return it (no full text)."""
+
+    authors: list[ListedAuthor] = Field(default_factory=list)  # type: ignore[assignment]
+    institution_names: list[str] = Field(
+        default_factory=list, description="Current names of the outcome's institutions."
+    )
