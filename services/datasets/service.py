@@ -258,8 +258,10 @@ class _ConfirmedReferences(ReferenceChecker):
         super().__init__(checker.clients)
         self.live = live
 
-    async def missing(self, library: str, ids: Iterable[str]) -> set[str]:
-        return await super().missing(library, [i for i in ids if i not in self.live])
+    async def missing(
+        self, library: str, ids: Iterable[str], actor: Actor | None = None
+    ) -> set[str]:
+        return await super().missing(library, [i for i in ids if i not in self.live], actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +386,7 @@ class RecordService(LibraryService[DatasetRecord]):
                 wanted.setdefault(field.library or "", set()).add(ref_id)
         live: set[str] = set()
         for library, ids in wanted.items():
-            live |= ids - await self.references.missing(library, ids)
+            live |= ids - await self.references.missing(library, ids, actor)
         self.references = _ConfirmedReferences(self.references, live)
         keys = [(line.source, line.external_id) for line in valid]
         known: dict[tuple[str, str], DatasetRecord] = {}
@@ -472,7 +474,7 @@ class RecordService(LibraryService[DatasetRecord]):
     ) -> DatasetRecord:
         """`looked_up`: the caller already knows no live record has this (source, external_id)."""
         owner_org = owner_for_create(data.owner_org, actor)
-        values = await self._valid_values(data.values, view)
+        values = await self._valid_values(data.values, view, actor)
         if not looked_up:
             await self._check_unique(dataset.id, data.source, data.external_id, exclude_id=None)
         now = utcnow()
@@ -501,7 +503,7 @@ class RecordService(LibraryService[DatasetRecord]):
     ) -> DatasetRecord:
         owner_org = owner_for_update(record.owner_org, data.owner_org, actor)
         wanted = {
-            "values": await self._valid_values(data.values, view),
+            "values": await self._valid_values(data.values, view, actor),
             "owner_org": owner_org,
             "source": data.source,
             "external_id": data.external_id,
@@ -516,8 +518,11 @@ class RecordService(LibraryService[DatasetRecord]):
         await self._publish(stored, record_document(stored, stored.values, view))
         return stored
 
-    async def _valid_values(self, raw: dict[str, Any], view: DatasetView) -> dict[str, Any]:
-        """The values in stored form, or a 422 naming every field that is wrong."""
+    async def _valid_values(
+        self, raw: dict[str, Any], view: DatasetView, actor: Actor
+    ) -> dict[str, Any]:
+        """The values in stored form, or a 422 naming every field that is wrong (a reference
+        to a record the writer may not see is as wrong as one to no record)."""
         values, errors = validate_values(raw, view.fields)
         wanted: dict[str, list[tuple[tuple[str | int, ...], str]]] = {}
         for field, index, ref_id in references(values, view.fields):
@@ -525,7 +530,7 @@ class RecordService(LibraryService[DatasetRecord]):
             loc = ("body", "values", field.name, *(() if index is None else (index,)))
             wanted.setdefault(field.library, []).append((loc, ref_id))
         for library, locs in wanted.items():
-            missing = await self.references.missing(library, (ref_id for _, ref_id in locs))
+            missing = await self.references.missing(library, (ref_id for _, ref_id in locs), actor)
             errors += [
                 FieldError(
                     loc, f"{ref_id} is not a record in {library} (unknown or deleted)", "reference"

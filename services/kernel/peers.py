@@ -16,18 +16,24 @@ import orjson
 from fastapi import FastAPI
 
 from services.kernel.http import ServiceClient
+from services.kernel.internal_auth import Actor
 from services.kernel.pagination import MAX_PAGE_SIZE
 
 logger = logging.getLogger("zhihui.peers")
 
 
-async def missing_ids(client: ServiceClient, collection: str, ids: Iterable[str]) -> set[str]:
-    """The IDs in `ids` that the peer's `collection` (e.g. "/experts") does not have."""
+async def missing_ids(
+    client: ServiceClient, collection: str, ids: Iterable[str], actor: Actor | None = None
+) -> set[str]:
+    """The IDs in `ids` that the peer's `collection` (e.g. "/experts") does not have, or does
+    not show `actor` (default: this service, which sees everything)."""
     wanted = list(dict.fromkeys(ids))
     found: set[str] = set()
     for start in range(0, len(wanted), MAX_PAGE_SIZE):
         batch = wanted[start : start + MAX_PAGE_SIZE]
-        response = await client.request("GET", collection, params={"ids": ",".join(batch)})
+        response = await client.request(
+            "GET", collection, actor=actor, params={"ids": ",".join(batch)}
+        )
         if response.status_code != 200:
             # A 401/4xx here is a misconfiguration between services, not the caller's fault.
             logger.error("%s answered %s to a list-by-ids call", client.name, response.status_code)

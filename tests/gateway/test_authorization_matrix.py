@@ -295,3 +295,47 @@ async def test_special_database_record_writes(
         else:
             expected = 403
         assert response.status_code == expected, (caller, level, response.text)
+
+
+async def test_references_cannot_reveal_hidden_outcomes(
+    gateway: httpx.AsyncClient, headers: dict[str, dict[str, str]], records: dict[str, Any]
+) -> None:
+    """A `ref:outcomes` value naming an outcome the writer may not see is refused exactly like
+    one naming no outcome: a reference is no oracle for whether a 内参 exists."""
+    definition = {
+        "slug": "matrix-refs",
+        "name": "引用测试数据库",
+        "visibility": "public",
+        "owner_org": "csae",
+        "title_field": "title",
+        "fields": [
+            {"name": "title", "label": "题名", "type": "text", "required": True},
+            {"name": "about", "label": "相关成果", "type": "ref:outcomes"},
+        ],
+    }
+    created = await gateway.post("/api/v1/datasets", json=definition, headers=headers["admin"])
+    assert created.status_code == 201, created.text
+    hidden = records["outcomes"]["internal"]["id"]  # cast's 内参: editor_other cannot see it
+    absent = hidden[:-4] + ("aaaa" if not hidden.endswith("aaaa") else "bbbb")
+
+    async def write(about: str, caller: str) -> httpx.Response:
+        return await gateway.post(
+            "/api/v1/datasets/matrix-refs/records",
+            json={"values": {"title": "引用", "about": about}},
+            headers=headers[caller],
+        )
+
+    refused_hidden, refused_absent = (
+        await write(hidden, "editor_other"),
+        await write(absent, "editor_other"),
+    )
+    assert refused_hidden.status_code == refused_absent.status_code == 422
+    hidden_errors = refused_hidden.json()["errors"]
+    absent_errors = refused_absent.json()["errors"]
+    assert [e["loc"] for e in hidden_errors] == [e["loc"] for e in absent_errors]
+    assert [e["msg"].replace(hidden, "ID") for e in hidden_errors] == [
+        e["msg"].replace(absent, "ID") for e in absent_errors
+    ]
+    visible = records["outcomes"]["partner"]["id"]
+    assert (await write(visible, "editor_other")).status_code == 201
+    assert (await write(hidden, "admin")).status_code == 201
