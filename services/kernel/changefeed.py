@@ -46,7 +46,9 @@ class ChangeMixin:
 
 
 def _lock_key(feed_name: str) -> int:
-    # A stable signed 32-bit key per feed; advisory locks are per database, not per schema.
+    # A stable signed 32-bit key per feed. Advisory locks are per database, not per schema:
+    # `record_change` pairs it with the schema's hash, so platforms (or test runs) sharing a
+    # database in separate schemas never queue behind each other's writes.
     return zlib.crc32(f"zhihui-feed:{feed_name}".encode()) - 2**31
 
 
@@ -64,7 +66,8 @@ async def record_change(
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         await session.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(model.feed_name)}
+            text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
+            {"key": _lock_key(model.feed_name)},
         )
     change = model(  # type: ignore[call-arg]
         entity=entity,
