@@ -26,7 +26,7 @@ from services.kernel.app import UnicodeJSONResponse
 from services.kernel.db import Database
 from services.kernel.errors import ServiceUnavailable, install_error_handlers, problem_response
 from services.kernel.http import ServiceClient
-from services.kernel.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.kernel.middleware import RequestContextMiddleware, RequestSizeLimitMiddleware
 from services.kernel.settings import PlatformSettings
 from services.registry import service_clients
 
@@ -118,7 +118,7 @@ def create_app(
     # before auth, the body limit applies before any parsing.
     app.add_middleware(CallerMiddleware, database=db, settings=settings, limiter=RateLimiter())
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        RequestSizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         path_limits={"/bulk": 16 * settings.max_body_bytes},
         prefix_limits={

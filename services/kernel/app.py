@@ -16,7 +16,7 @@ from services.kernel.changefeed import MAX_FEED_PAGE, ChangeMixin, ChangePage, r
 from services.kernel.db import Database
 from services.kernel.errors import ServiceUnavailable, install_error_handlers, problem_responses
 from services.kernel.internal_auth import InternalCaller
-from services.kernel.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.kernel.middleware import RequestContextMiddleware, RequestSizeLimitMiddleware
 from services.kernel.settings import PlatformSettings, ServiceSettings
 
 logger = logging.getLogger("zhihui.app")
@@ -130,7 +130,7 @@ def create_service_app(
     app.state.internal_token = platform.internal_token.get_secret_value()
     install_error_handlers(app)
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        RequestSizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         path_limits={"/bulk": 16 * settings.max_body_bytes},
     )

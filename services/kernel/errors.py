@@ -92,6 +92,10 @@ class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "Request body too large"
 
 
+class HeadersTooLarge(ProblemError):
+    status, slug, title = 431, "headers-too-large", "Request headers too large"
+
+
 class UnsupportedMediaType(ProblemError):
     status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 

@@ -10,7 +10,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kernel.context import reset_request_id, set_request_id
-from services.kernel.errors import PayloadTooLarge, problem_response
+from services.kernel.errors import HeadersTooLarge, PayloadTooLarge, problem_response
 
 REQUEST_ID_HEADER = "x-request-id"
 # Accept a caller's ID only if it is short and plain, so it cannot inject into headers or logs.
@@ -66,8 +66,15 @@ class RequestContextMiddleware:
             reset_request_id(token)
 
 
-class BodySizeLimitMiddleware:
-    """Refuses bodies over `max_bytes` with 413, by Content-Length or while streaming."""
+# uvicorn's default parser (httptools) sets no limit on headers; these are generous for any
+# real client (browsers send ~1–2 KiB) and stop a 100 KiB header or thousands of them early.
+MAX_HEADER_BYTES = 32 * 1024
+MAX_HEADER_COUNT = 100
+
+
+class RequestSizeLimitMiddleware:
+    """Refuses oversized requests: headers over the limits with 431, bodies over `max_bytes`
+    with 413 (by Content-Length, or while streaming)."""
 
     def __init__(
         self,
@@ -92,6 +99,11 @@ class BodySizeLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        headers = scope.get("headers", [])
+        header_bytes = sum(len(key) + len(value) + 4 for key, value in headers)
+        if len(headers) > MAX_HEADER_COUNT or header_bytes > MAX_HEADER_BYTES:
+            await _refuse_headers(scope, send, len(headers), header_bytes)
             return
         limit = self._limit_for(scope["path"])
         declared = _header(scope, "content-length")
@@ -142,6 +154,22 @@ async def _refuse_too_large(scope: Scope, send: Send, limit: int) -> None:
             title=PayloadTooLarge.title,
             detail=f"The request body exceeds {limit} bytes; send a smaller body "
             "(for many records use the /bulk endpoint in batches).",
+            instance=scope["path"],
+        ),
+    )
+
+
+async def _refuse_headers(scope: Scope, send: Send, count: int, size: int) -> None:
+    await _send_problem(
+        scope,
+        send,
+        problem_response(
+            status=HeadersTooLarge.status,
+            slug=HeadersTooLarge.slug,
+            title=HeadersTooLarge.title,
+            detail=f"The request has {count} headers of {size} bytes in all; at most "
+            f"{MAX_HEADER_COUNT} headers and {MAX_HEADER_BYTES} bytes are accepted. Send only "
+            "the headers the API needs (Authorization, Content-Type, If-Match, X-Request-ID).",
             instance=scope["path"],
         ),
     )
