@@ -11,7 +11,8 @@ from services.gateway.service import ApiKeyService
 from services.kernel.app import Session
 
 
-def get_proxy(request: Request) -> Proxy:
+async def get_proxy(request: Request) -> Proxy:
+    """The pooled clients (async: a plain `def` dependency would run in a worker thread)."""
     proxy: Proxy = request.app.state.proxy
     return proxy
 

@@ -8,6 +8,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,16 @@ from services.gateway.schemas import KeyCreate, KeyRole
 from services.kernel.db import utcnow
 from services.kernel.errors import FieldError, ValidationFailed
 from services.kernel.ids import ID_BODY_LENGTH, new_id
+
+
+class KeyFields(Protocol):
+    """What checking a key reads: an ApiKey, or a row of its table."""
+
+    secret_hash: str
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
 
 # `zhk_` makes leaked keys easy to spot (secret scanners); the key ID is embedded so lookup
 # is by primary key, and only the hash of the whole token is compared.
@@ -85,7 +96,7 @@ class ApiKeyService:
     async def touch(self, key: ApiKey) -> bool:
         """Record use for admins' key lists, at most once a minute per key (not every request)."""
         now = utcnow()
-        if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
+        if not touch_due(key, now):
             return False
         key.last_used_at = now
         await self.repo.session.flush()
@@ -95,10 +106,24 @@ class ApiKeyService:
         """The live key behind `token`; 401 if unknown, revoked or expired."""
         key_id = key_id_of(token)
         key = await self.repo.get(key_id) if key_id else None
-        if key is None or not hmac.compare_digest(key.secret_hash, hash_token(token)):
-            raise InvalidApiKey("The API key is not valid")
-        if key.revoked_at is not None:
-            raise InvalidApiKey("The API key was revoked")
-        if key.expires_at is not None and key.expires_at <= (now or utcnow()):
-            raise InvalidApiKey("The API key has expired")
-        return key
+        return check_key(key, token, now=now)
+
+
+K = TypeVar("K", bound=KeyFields)
+
+
+def check_key(key: K | None, token: str, *, now: datetime | None = None) -> K:
+    """`key` if it is the live key behind `token`; 401 if unknown, revoked or expired."""
+    if key is None or not hmac.compare_digest(key.secret_hash, hash_token(token)):
+        raise InvalidApiKey("The API key is not valid")
+    if key.revoked_at is not None:
+        raise InvalidApiKey("The API key was revoked")
+    if key.expires_at is not None and key.expires_at <= (now or utcnow()):
+        raise InvalidApiKey("The API key has expired")
+    return key
+
+
+def touch_due(key: KeyFields, now: datetime | None = None) -> bool:
+    """Whether a use of the key should be recorded (see `ApiKeyService.touch`)."""
+    last = key.last_used_at
+    return last is None or (now or utcnow()) - last >= LAST_USED_RESOLUTION

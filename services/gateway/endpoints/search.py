@@ -30,7 +30,7 @@ async def get_search(request: Request) -> SearchService:
 SearchDep = Annotated[SearchService, Depends(get_search)]
 
 
-def list_params(
+async def list_params(
     q: Annotated[
         str | None,
         Query(
@@ -67,6 +67,7 @@ def list_params(
         str | None, Query(description="Comma-separated top-level fields to return.")
     ] = None,
 ) -> ListParams:
+    """The list grammar's parameters (async: FastAPI runs a plain `def` in a worker thread)."""
     return ListParams(q, filter, sort, facets, page, page_size, cursor, select)
 
 

@@ -25,13 +25,22 @@ def _texts(value: Any) -> list[str]:
     return []
 
 
+def _marked_tokens(tokens: Sequence[str]) -> list[str]:
+    """The tokens worth marking, longest first."""
+    # Single characters would light up half a Chinese sentence.
+    usable = {t for t in tokens if len(t) >= 2 or t.isascii()}
+    return sorted(usable, key=len, reverse=True)
+
+
 def _spans(text: str, tokens: Sequence[str]) -> list[tuple[int, int]]:
-    """Where tokens occur in `text`, compared after NFKC + lower case (length-preserving)."""
-    folded = normalize(text) if len(normalize(text)) == len(text) else text.lower()
+    """Where `tokens` (from `_marked_tokens`) occur in `text`, compared after NFKC + lower
+    case (length-preserving)."""
+    normalized = normalize(text)  # once: it is most of the cost of highlighting
+    folded = normalized if len(normalized) == len(text) else text.lower()
     spans = []
-    for token in sorted(set(tokens), key=len, reverse=True):
-        if len(token) < 2 and not token.isascii():
-            continue  # single characters would light up half a Chinese sentence
+    for token in tokens:
+        if token not in folded:
+            continue
         for match in re.finditer(re.escape(token), folded):
             spans.append((match.start(), match.end()))
     spans.sort()
@@ -66,12 +75,13 @@ def highlight(
 ) -> dict[str, list[str]]:
     """`{"title": ["…<em>人工智能</em>…"]}` for the fields where a query token occurs."""
     result: dict[str, list[str]] = {}
-    if not tokens:
+    marked = _marked_tokens(tokens)
+    if not marked:
         return result
     for field in fields:
         fragments: list[str] = []
         for text in _texts(source.get(field)):
-            spans = _spans(text, tokens)
+            spans = _spans(text, marked)
             for span in spans:
                 if len(fragments) >= MAX_FRAGMENTS:
                     break

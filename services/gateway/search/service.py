@@ -58,6 +58,16 @@ class ListParams:
     select: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ListPlan:
+    """A list request parsed: what the backend is asked, and how the answer is paged."""
+
+    request: SearchRequest
+    paging: Paging
+    fingerprint: str
+    select: frozenset[str] | None
+
+
 class SearchService:
     def __init__(self, backend: SearchBackend, analyzer: Analyzer) -> None:
         self.backend = backend
@@ -71,16 +81,15 @@ class SearchService:
             self.analyzer.options.stop_words,
         )
 
-    async def list(
+    def plan_list(
         self,
         schema: LibrarySchema,
         params: ListParams,
         actor: Actor,
         *,
         base_filters: Sequence[FilterClause] = (),
-    ) -> dict[str, Any]:
-        """One library's records matching q/filter, sorted, paged, faceted; the API envelope."""
-        started = time.perf_counter()
+    ) -> ListPlan:
+        """The backend request a list asks for (parsed and validated), and how to page it."""
         text = self._text(params.q)
         filters = (*base_filters, *parse_filter(params.filter, schema))
         sort = parse_sort(params.sort, schema, has_text=text is not None)
@@ -99,22 +108,38 @@ class SearchService:
             size=paging.size,
             search_after=paging.search_after,
         )
+        return ListPlan(request, paging, fingerprint, select)
+
+    async def list(
+        self,
+        schema: LibrarySchema,
+        params: ListParams,
+        actor: Actor,
+        *,
+        base_filters: Sequence[FilterClause] = (),
+    ) -> dict[str, Any]:
+        """One library's records matching q/filter, sorted, paged, faceted; the API envelope."""
+        started = time.perf_counter()
+        plan = self.plan_list(schema, params, actor, base_filters=base_filters)
+        request, paging, text = plan.request, plan.paging, plan.request.text
         result = await self._search(request)
         highlight_fields = [t.highlight for t in schema.text_fields if t.highlight]
         tokens = text.all_tokens if text else []
-        results = [self._shape(hit.source, select, highlight_fields, tokens) for hit in result.hits]
+        results = [
+            self._shape(hit.source, plan.select, highlight_fields, tokens) for hit in result.hits
+        ]
         return {
             "meta": {
                 "count": result.total,
                 "page": paging.page,
                 "page_size": paging.size,
-                "next_cursor": self._next(paging, result.hits, fingerprint),
+                "next_cursor": self._next(paging, result.hits, plan.fingerprint),
                 "took_ms": round((time.perf_counter() - started) * 1000),
             },
             "results": results,
             "facets": {
                 field.name: await self._facet(field, result.facets.get(field.name, []))
-                for field in facets
+                for field in request.facets
             },
         }
 

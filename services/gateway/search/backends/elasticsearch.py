@@ -62,6 +62,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from elasticsearch import ApiError, AsyncElasticsearch, SerializationError, TransportError
+from elasticsearch.serializer import OrjsonSerializer
 
 from services.gateway.search.backends.base import IndexUnavailable
 from services.gateway.search.model import (
@@ -228,6 +229,9 @@ class ElasticsearchBackend:
             request_timeout=request_timeout,
             max_retries=1,
             retry_on_timeout=False,
+            # orjson, not the json module: decoding the hits' sources was the largest share of
+            # a search's time in the gateway (bench/README.md, "Search latency").
+            serializer=OrjsonSerializer(),
         )
         self._libraries: dict[str, tuple[float, _Library]] = {}
         self._library_ttl = 60.0
@@ -686,7 +690,9 @@ class ElasticsearchBackend:
         alias = self.alias(library)
         found: dict[str, dict] = {}
         unique = list(dict.fromkeys(ids))
-        if not unique or not await self._exists_alias(alias):
+        # The library's cached query info says whether its alias exists, without asking
+        # Elasticsearch on every call (facet labels call this for every search).
+        if not unique or await self._library(library) is None:
             return found
         for start in range(0, len(unique), PAGE):
             chunk = unique[start : start + PAGE]
@@ -802,7 +808,12 @@ class ElasticsearchBackend:
         sort.append({"library": {"order": "asc"}})
         return sort
 
-    async def search(self, request: SearchRequest) -> SearchResult:
+    async def search_params(self, request: SearchRequest) -> dict[str, Any] | None:
+        """The keyword arguments of the `_search` call that answers `request` (None: no index).
+
+        Benchmarks send the same body straight to Elasticsearch to measure the gateway's own
+        cost, so this is the one place the search call is built.
+        """
         if request.offset < 0 or request.size < 0:
             raise ValueError("offset and size must not be negative")
         if request.search_after is None and request.offset + request.size > MAX_RESULT_WINDOW:
@@ -811,7 +822,7 @@ class ElasticsearchBackend:
             )
         libraries = await self._libraries_of(request.libraries)
         if not libraries:
-            return SearchResult(total=0, hits=[], facets={f.name: [] for f in request.facets})
+            return None
         query, scored = self._query(request, libraries)
         sort = self._sort(request, libraries, scored)
         aggs = {
@@ -846,6 +857,13 @@ class ElasticsearchBackend:
                 params["search_type"] = "dfs_query_then_fetch"
         if aggs:
             params["aggs"] = aggs
+        return params
+
+    async def search(self, request: SearchRequest) -> SearchResult:
+        params = await self.search_params(request)
+        if params is None:
+            return SearchResult(total=0, hits=[], facets={f.name: [] for f in request.facets})
+        scored = bool(params.get("track_scores"))
         response = await self._call("search", lambda: self._client.search(**params))
         body = response.body
         hits = [
