@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
@@ -82,6 +83,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Before the gateway reports ready, so no partner's first search waits for jieba.
+        await asyncio.to_thread(components.analyzer.warm_up)
         try:
             await components.ensure_ready()
         except IndexUnavailable:

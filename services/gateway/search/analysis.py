@@ -269,6 +269,10 @@ class Analyzer:
 
     # -- dictionary ---------------------------------------------------------------------------
 
+    def warm_up(self) -> None:
+        """Load the dictionaries now (seconds, once per process) rather than on a first query."""
+        self._ensure_ready()
+
     def _ensure_ready(self) -> None:
         if self._ready:
             return
