@@ -1,131 +1,222 @@
-"""`zhihui import` throughput on real data, against the platform running as real processes.
+"""Import throughput end to end: `zhihui import` of the generated outcomes until all are searchable.
 
-    .venv/bin/python -m bench.import_throughput            # embedded default (SQLite files)
-    .venv/bin/python -m bench.import_throughput --batch-size 500 --keep
+    ./dev bench import_throughput                       # bench/data: 100 000 outcomes
+    ./dev bench import_throughput --data /tmp/small     # a set from `bench.generate --out`
+    ./dev bench import_throughput --embedded            # SQLite + the embedded index, no baseline
 
-Starts every domain service and the gateway as `zhihui serve` processes on free ports over a
-fresh data directory, creates an admin key, then runs the `zhihui import` command itself
-on the 2 820 universities (made into a CSV, as an admin would have them) and the 2 000 CSL
-papers, each twice (first import, then the re-run where every row is `unchanged`), and
-prints records/s. The gateway runs its change-feed indexer, as `zhihui up` does, unless
-`--no-indexer`. Figures go to `bench/results/import_throughput.json`. (The same imports in
-process, on SQLite and PostgreSQL: `tests/importer/test_throughput.py -s`.)
+On a fresh platform (bench/stack.py: every component a `zhihui serve` process, PostgreSQL
+schemas and an Elasticsearch index prefix of its own) the institutions the outcomes name are
+imported first, for the importer to link them (`--with-experts` adds the experts, whose
+names the outcomes' bylines only print; these figures are reported, not compared). Then the
+measured step: `zhihui import outcomes` of `outcomes.jsonl`, from the command's start until
+it has returned AND the gateway's indexer has applied every change (`stack.wait_indexed`)
+AND a search counts every record (the index refreshes once a second): validated, linked,
+stored and searchable. Its records/s is compared with the raw baseline
+(bench/baseline_raw.py: COPY + `_bulk` of the same file on the same servers), run just before
+and just after the platform, so the ratio (ours / mean raw) is taken under the same load.
+
+While the outcomes import runs, the RSS of every platform process and of the importer
+(children included) is sampled every 0.5 s (bench/rss.py), and each one's CPU seconds are
+recorded: where the time went. Figures go to `bench/results/import_throughput.json`.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import platform
-import re
-import shutil
+import asyncio
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from tests.data import SHARED_DATA, universities
-from tests.e2e.processes import clean_env, free_port, start_service, start_services, stop, zhihui
+import httpx
+import psutil
 
-RESULTS = Path(__file__).parent / "results"
-CSL = SHARED_DATA / "csl-benchmark" / "csl_benchmark_2000.jsonl"
-_THROUGHPUT = re.compile(r"throughput: (\d+) records in ([\d.]+) s")
+from bench.baseline_raw import raw_baseline
+from bench.generate import DEFAULT_OUT
+from bench.loading import FILES, server_urls
+from bench.measure import machine_info, table, write_result
+from bench.rss import RssSampler
+from bench.stack import PlatformStack, platform_stack
 
-
-def universities_csv(folder: Path) -> Path:
-    path = folder / "全国高等学校名单.csv"
-    with path.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["单位名称", "机构类型", "省份"])
-        writer.writerows([name, "高校", province] for name, province in universities())
-    return path
+TARGET_RATIO = 0.35
+RSS_INTERVAL_SECONDS = 0.5
 
 
-def run_import(env: dict[str, str], gateway: str, key: str, *args: str) -> dict[str, object]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants so far (0 if gone)."""
+    try:
+        process = psutil.Process(pid)
+        members = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for member in members:
+        try:
+            times = member.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def searchable_count(stack: PlatformStack) -> int:
+    """Outcomes the gateway's search finds (the admin sees every visibility)."""
+    response = httpx.get(
+        f"{stack.gateway_url}/api/v1/outcomes",
+        params={"page_size": 1, "select": "id"},
+        headers=stack.bearer(stack.admin_key),
+        timeout=60,
+    )
+    response.raise_for_status()
+    return int(response.json()["meta"]["count"])
+
+
+def wait_searchable(stack: PlatformStack, records: int, timeout: float = 60) -> int:
+    """Poll the search count until it reaches `records` (or `timeout` s); the count found."""
+    deadline = time.monotonic() + timeout
+    while (found := searchable_count(stack)) < records and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
+
+
+def import_prerequisites(
+    stack: PlatformStack, data: Path, batch_size: int, *, experts: bool
+) -> dict[str, Any]:
+    """Institutions (and experts): each one's seconds and records/s until searchable."""
+    figures: dict[str, Any] = {}
+    for library, name in FILES[: 2 if experts else 1]:
+        started = time.monotonic()
+        done = stack.zhihui_import(library, data / name, "--batch-size", str(batch_size))
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"import of {name} failed ({done.returncode}):\n{done.stdout[-3000:]}")
+        imported = time.monotonic() - started
+        indexed = stack.wait_indexed()
+        rows = sum(1 for _ in (data / name).open(encoding="utf-8-sig")) - 1
+        total = imported + indexed
+        figures[library] = {
+            "records": rows,
+            "import_seconds": round(imported, 2),
+            "searchable_seconds": round(total, 2),
+            "records_per_second": round(rows / total, 1),
+        }
+        print(f"prerequisite {library}: {rows} records searchable in {total:.1f} s")
+    return figures
+
+
+def measure_outcomes(stack: PlatformStack, data: Path, batch_size: int) -> dict[str, Any]:
+    """The measured import: seconds to return, seconds to searchable, memory, CPU."""
+    path = data / "outcomes.jsonl"
+    records = sum(1 for line in path.open(encoding="utf-8") if line.strip())
+    platform_pids = stack.pids()
+    cpu_before = {name: cpu_seconds(pid) for name, pid in platform_pids.items()}
+    log = stack.data_dir / "import-outcomes.log"
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "import", *args, "--gateway", gateway,
-         "--key", key],
-        env=env, capture_output=True, text=True, timeout=1800, check=False,
-    )  # fmt: skip
-    wall = time.monotonic() - started
-    if done.returncode != 0:
-        raise SystemExit(f"zhihui import {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    match = _THROUGHPUT.search(done.stdout)
-    assert match, done.stdout
-    records, seconds = int(match.group(1)), float(match.group(2))
-    summary = next(line for line in done.stdout.splitlines() if line.startswith("created "))
+    with log.open("wb") as output:
+        importer = subprocess.Popen(
+            stack.import_command("outcomes", path, "--batch-size", str(batch_size)),
+            env=stack.env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        with RssSampler(
+            {**platform_pids, "importer": importer.pid}, interval=RSS_INTERVAL_SECONDS
+        ) as sampler:
+            importer_cpu = 0.0
+            while importer.poll() is None:
+                importer_cpu = max(importer_cpu, cpu_seconds(importer.pid))
+                time.sleep(RSS_INTERVAL_SECONDS)
+            imported = time.monotonic() - started
+            stack.wait_indexed(poll=0.1)
+            # Applied is not yet visible: a search sees it after the next index refresh.
+            found = wait_searchable(stack, records)
+            searchable = time.monotonic() - started
+    if importer.returncode not in (0, 1):
+        raise SystemExit(f"the outcomes import failed ({importer.returncode}): see {log}")
+    cpu = {
+        name: round(cpu_seconds(pid) - cpu_before[name], 1) for name, pid in platform_pids.items()
+    }
+    cpu["importer"] = round(importer_cpu, 1)
     return {
         "records": records,
-        "seconds": seconds,
-        "records_per_second": round(records / seconds, 1),
-        "process_seconds": round(wall, 2),
-        "summary": summary,
+        "searchable_after_import": found,
+        "import_seconds": round(imported, 2),
+        "searchable_seconds": round(searchable, 2),
+        "index_lag_seconds": round(searchable - imported, 2),
+        "records_per_second": round(records / searchable, 1),
+        "importer_exit": importer.returncode,
+        "importer_summary": log.read_text(encoding="utf-8", errors="replace").splitlines()[-6:],
+        "memory_mb": sampler.report(),
+        "cpu_seconds": cpu,
     }
+
+
+def report(figures: dict[str, Any]) -> str:
+    ours = figures["ours"]
+    rows = [
+        ["zhihui import, searchable", ours["records"], ours["searchable_seconds"],
+         ours["records_per_second"], figures.get("ratio", "-")],
+    ]  # fmt: skip
+    for label, raw in figures.get("raw", {}).items():
+        rows.append([f"raw COPY + _bulk ({label})", raw["records"], raw["seconds"],
+                     raw["records_per_second"], ""])  # fmt: skip
+    lines = [table(["outcomes", "records", "seconds", "records/s", "ratio"], rows), ""]
+    lines.append(
+        f"import returned after {ours['import_seconds']} s, searchable "
+        f"{ours['index_lag_seconds']} s later; {ours['searchable_after_import']} found by search"
+    )
+    memory = ours["memory_mb"]
+    lines += ["", table(
+        ["process", "RSS start MB", "RSS peak MB", "CPU s"],
+        [[name, m["start_mb"], m["peak_mb"], ours["cpu_seconds"].get(name, "")]
+         for name, m in memory.items()],
+    )]  # fmt: skip
+    if "ratio" in figures:
+        verdict = "met" if figures["ratio"] >= TARGET_RATIO else "NOT met"
+        lines.append(f"\ntarget ≥ {TARGET_RATIO}× the raw baseline: {verdict}")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--keep", action="store_true", help="keep the data directory")
-    parser.add_argument(
-        "--no-indexer", action="store_true", help="do not run the indexer in the gateway"
-    )
-    parser.add_argument("--out", type=Path, default=RESULTS / "import_throughput.json")
+    parser.add_argument("--data", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--embedded", action="store_true", help="SQLite + embedded index")
+    parser.add_argument("--with-experts", action="store_true", help="import the experts first")
+    parser.add_argument("--out", type=Path, help="JSON output (default bench/results/…)")
     args = parser.parse_args()
+    if not (args.data / "outcomes.jsonl").exists():
+        raise SystemExit(f"no generated data in {args.data}: run `./dev bench generate` first")
+    database_url, elasticsearch_url = server_urls(args.embedded)
+    figures: dict[str, Any] = {
+        "machine": machine_info(),
+        "data": str(args.data),
+        "batch_size": args.batch_size,
+        "backend": "embedded" if args.embedded else "postgresql+elasticsearch",
+    }
+    outcomes = args.data / "outcomes.jsonl"
 
-    data_dir = Path(tempfile.mkdtemp(prefix="zhihui-import-bench-"))
-    services = start_services(data_dir)
-    port = free_port()
-    env = clean_env(
-        data_dir,
-        ZHIHUI_GATEWAY_PORT=str(port),
-        ZHIHUI_GATEWAY_RUN_INDEXER="false" if args.no_indexer else "true",
-        **{f"ZHIHUI_{n.upper()}_PORT": str(p) for n, p in services.ports.items()},
-    )
-    gateway = start_service("gateway", port, env, data_dir / "gateway.log")
-    try:
-        created = zhihui("keys", "create", "--role", "admin", "--name", "bench", env=env)
-        key = re.search(r"secret: (\S+)", created.stdout).group(1)  # type: ignore[union-attr]
-        url = f"http://127.0.0.1:{port}"
-        csv_path = universities_csv(data_dir)
-        batch = ["--batch-size", str(args.batch_size)]
-        figures = {}
-        for name, library, path in (
-            ("universities", "institutions", csv_path),
-            ("csl_papers", "outcomes", CSL),
-        ):
-            rejects = ["--rejects", str(data_dir / f"{name}.rejects.csv")]
-            figures[name] = run_import(env, url, key, library, str(path), *batch, *rejects)
-            figures[f"{name}_rerun"] = run_import(
-                env, url, key, library, str(path), *batch, *rejects
-            )
-        result = {
-            "machine": f"{platform.machine()} {platform.system()} {platform.release()}",
-            "python": platform.python_version(),
-            "database": "SQLite (embedded)",
-            "indexer": not args.no_indexer,
-            "batch_size": args.batch_size,
-            "figures": figures,
-        }
-        print(f"{'import':<26}{'records':>9}{'seconds':>9}{'records/s':>11}")
-        for name, figure in figures.items():
-            print(
-                f"{name:<26}{figure['records']:>9}{figure['seconds']:>9.1f}"
-                f"{figure['records_per_second']:>11,.0f}   {figure['summary']}"
-            )
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
-        print(f"written to {args.out}")
-    finally:
-        stop(gateway)
-        services.stop_all()
-        if not args.keep:
-            shutil.rmtree(data_dir, ignore_errors=True)
-        else:
-            print(f"data kept in {data_dir}")
+    def raw(label: str) -> None:
+        if database_url and elasticsearch_url:
+            found = asyncio.run(raw_baseline(database_url, elasticsearch_url, outcomes))
+            figures.setdefault("raw", {})[label] = found.as_dict()
+            print(f"raw baseline ({label}): {found.records_per_second:.0f} records/s")
+
+    raw("before")
+    with platform_stack(database_url=database_url, elasticsearch_url=elasticsearch_url) as stack:
+        figures["prerequisites"] = import_prerequisites(
+            stack, args.data, args.batch_size, experts=args.with_experts
+        )
+        figures["ours"] = measure_outcomes(stack, args.data, args.batch_size)
+    raw("after")
+    if "raw" in figures:
+        rates = [r["records_per_second"] for r in figures["raw"].values()]
+        figures["raw_records_per_second"] = round(sum(rates) / len(rates), 1)
+        figures["ratio"] = round(
+            figures["ours"]["records_per_second"] / figures["raw_records_per_second"], 3
+        )
+    print(report(figures))
+    print(f"results: {write_result('import_throughput', figures, args.out)}")
 
 
 if __name__ == "__main__":

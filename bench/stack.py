@@ -86,17 +86,21 @@ class PlatformStack:
     def pids(self) -> dict[str, int]:
         return {name: process.pid for name, process in self.processes.items()}
 
+    def import_command(self, library: str, path: Path, *args: str) -> list[str]:
+        """The `zhihui import` command line for one file (gateway, admin key, rejects file)."""
+        rejects = self.data_dir / f"{path.stem}.rejects.csv"
+        return [
+            sys.executable, "-m", "services.cli.main", "import", library, str(path),
+            "--gateway", self.gateway_url, "--key", self.admin_key,
+            "--rejects", str(rejects), *args,
+        ]  # fmt: skip
+
     def zhihui_import(
         self, library: str, path: Path, *args: str, timeout: float = 7200
     ) -> subprocess.CompletedProcess[str]:
         """`zhihui import` of one file through the gateway with the admin key."""
-        rejects = self.data_dir / f"{path.stem}.rejects.csv"
         return subprocess.run(
-            [
-                sys.executable, "-m", "services.cli.main", "import", library, str(path),
-                "--gateway", self.gateway_url, "--key", self.admin_key,
-                "--rejects", str(rejects), *args,
-            ],
+            self.import_command(library, path, *args),
             env=self.env, capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
 

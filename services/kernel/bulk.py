@@ -201,46 +201,43 @@ def _parse_line(number: int, raw: bytes, model: type[BaseModel]) -> BulkLine:
     return item
 
 
+# Failed lines per request after which the rest go one savepoint each (see upsert_lines).
+MAX_TOGETHER_FAILURES = 2
+_LINE_FAILURES = (ProblemError, PydanticValidationError, IntegrityError)
+
+
 async def upsert_lines(
-    session: AsyncSession, lines: Sequence[BulkLine], upsert: Upsert
+    session: AsyncSession, lines: Sequence[BulkLine], upsert: Upsert, *, together: bool = False
 ) -> BulkResponse:
-    """Upsert each valid line in its own SAVEPOINT; a refused line rolls back alone.
+    """Upsert each valid line so that a refused line rolls back alone.
 
     4xx problems, validation errors and uniqueness races reject the line; a 5xx (a peer
     service down, the database failing) fails the whole request so the caller retries it.
+    Each line gets a SAVEPOINT of its own, unless `together`: then the lines go in one
+    savepoint (two round trips per line fewer); when one is refused, that savepoint is
+    undone, the lines before it go together again, the refused one alone, and the rest carry
+    on together; after `MAX_TOGETHER_FAILURES` refusals the rest get a savepoint each. Only
+    for an `upsert` that keeps no state across lines: an undone line is simply sent again.
     """
-    results: list[LineResult] = []
-    for item in lines:
-        if item.ok:
-            try:
-                async with session.begin_nested():
-                    record, outcome = await upsert(item)
-                results.append(
-                    LineResult(line=item.line, status=LineStatus(outcome.value), id=record.id)
-                )
-                continue
-            except ProblemError as problem:
-                if problem.status >= 500:
-                    raise
-                item.reject(problem)
-            except PydanticValidationError as exc:
-                item.errors = field_errors_from_pydantic(exc.errors())
-            except IntegrityError:
-                item.errors = [
-                    FieldError(
-                        (),
-                        "another record with the same unique identifier was written at the "
-                        "same moment; send the line again",
-                        "conflict",
-                    )
-                ]
-        results.append(
-            LineResult(
-                line=item.line,
-                status=LineStatus.REJECTED,
-                errors=[LineError(**e.as_dict()) for e in item.errors],
-            )
-        )
+    answered: dict[int, LineResult] = {}
+    valid = [item for item in lines if item.ok]
+    position, failures = 0, 0 if together else MAX_TOGETHER_FAILURES
+    while position < len(valid):
+        if failures >= MAX_TOGETHER_FAILURES:
+            for item in valid[position:]:
+                await _upsert_alone(session, item, upsert, answered)
+            break
+        failed = await _upsert_together(session, valid[position:], upsert, answered)
+        if failed is None:
+            break
+        failures += 1
+        before = valid[position : position + failed]
+        if before and await _upsert_together(session, before, upsert, answered) is not None:
+            for item in before:  # not expected: they passed a moment ago
+                await _upsert_alone(session, item, upsert, answered)
+        await _upsert_alone(session, valid[position + failed], upsert, answered)
+        position += failed + 1
+    results = [answered.get(item.line) or _rejected(item) for item in lines]
     counts = Counter(r.status for r in results)
     return BulkResponse(
         results=results,
@@ -251,4 +248,63 @@ async def upsert_lines(
             unchanged=counts[LineStatus.UNCHANGED],
             rejected=counts[LineStatus.REJECTED],
         ),
+    )
+
+
+async def _upsert_together(
+    session: AsyncSession,
+    items: Sequence[BulkLine],
+    upsert: Upsert,
+    answered: dict[int, LineResult],
+) -> int | None:
+    """Upsert `items` in one savepoint; None when all passed, else the index of the refused
+    line (the whole savepoint undone, nothing answered)."""
+    results: list[LineResult] = []
+    try:
+        async with session.begin_nested():
+            for item in items:
+                record, outcome = await upsert(item)
+                results.append(
+                    LineResult(line=item.line, status=LineStatus(outcome.value), id=record.id)
+                )
+    except _LINE_FAILURES as exc:
+        if isinstance(exc, ProblemError) and exc.status >= 500:
+            raise
+        return len(results)  # the lines before the refused one passed
+    answered.update((result.line, result) for result in results)
+    return None
+
+
+async def _upsert_alone(
+    session: AsyncSession, item: BulkLine, upsert: Upsert, answered: dict[int, LineResult]
+) -> None:
+    """Upsert one line in its own savepoint; a refusal is recorded on the line."""
+    try:
+        async with session.begin_nested():
+            record, outcome = await upsert(item)
+        answered[item.line] = LineResult(
+            line=item.line, status=LineStatus(outcome.value), id=record.id
+        )
+    except ProblemError as problem:
+        if problem.status >= 500:
+            raise
+        item.reject(problem)
+    except PydanticValidationError as exc:
+        item.errors = field_errors_from_pydantic(exc.errors())
+    except IntegrityError:
+        item.errors = [
+            FieldError(
+                (),
+                "another record with the same unique identifier was written at the same "
+                "moment; send the line again",
+                "conflict",
+            )
+        ]
+
+
+def _rejected(item: BulkLine) -> LineResult:
+    return LineResult(
+        line=item.line,
+        status=LineStatus.REJECTED,
+        errors=[LineError(**e.as_dict()) for e in item.errors],
     )

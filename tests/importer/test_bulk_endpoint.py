@@ -216,3 +216,25 @@ async def test_experts_outcomes_and_dataset_records_in_bulk(
     unknown = await bulk(gateway, "datasets/no-such-set/records", ndjson({"source": "s",
                          "external_id": "1", "values": {}}), admin)  # fmt: skip
     assert_problem(unknown, 404)
+
+
+async def test_refused_outcome_lines_among_good_ones_roll_back_alone(
+    gateway: httpx.AsyncClient, keys: dict[str, dict[str, str]], stored: StoredRecords
+) -> None:
+    # Outcomes go in one savepoint until a line is refused (kernel/bulk.py `together`); more
+    # refusals than MAX_TOGETHER_FAILURES switch the rest to a savepoint each.
+    missing_expert = {"authors": [{"expert_id": "exp_00000000000000000000"}]}
+    lines = [
+        {"source": "bulk-t9", "external_id": str(n), "title": f"报告{n}",
+         **(missing_expert if n % 2 else {})}
+        for n in range(8)
+    ]  # fmt: skip
+    answer = (await bulk(gateway, "outcomes", ndjson(*lines), keys["admin"])).json()
+    statuses = [r["status"] for r in answer["results"]]
+    assert statuses == ["created", "rejected"] * 4
+    assert all(
+        r["errors"][0]["loc"] == ["authors", 0, "expert_id"] for r in answer["results"][1::2]
+    )
+    records = await stored("outcomes", "bulk-t9")
+    assert sorted(records) == ["0", "2", "4", "6"]
+    assert {r.id for r in records.values()} == {r["id"] for r in answer["results"][::2]}

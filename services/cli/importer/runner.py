@@ -8,11 +8,13 @@ continues exactly after the last acknowledged batch.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -42,7 +44,14 @@ from services.cli.importer.progress import Progress
 from services.cli.importer.readers import SourceRow, Table, UnreadableFile, read_table
 from services.cli.importer.rejects import RejectsFile
 from services.cli.importer.state import FileState, ImportState
-from services.cli.importer.validation import Issue, Problem, assemble, problem_for, validate
+from services.cli.importer.validation import (
+    Issue,
+    Problem,
+    assemble,
+    names_to_link,
+    problem_for,
+    validate,
+)
 from services.datasets.schemas import FieldSpec
 from services.kernel.bulk import MAX_BULK_LINES
 
@@ -337,45 +346,81 @@ class _Run:
         pending = 0
         pending_bytes = 0
         done = done_before
+        # The batch sent and not yet answered: the next one is read, linked and validated
+        # meanwhile, so the importer's work overlaps the gateway's and the service's.
+        in_flight: asyncio.Future[None] | None = None
 
-        async def flush() -> None:
-            nonlocal pending, pending_bytes, done
-            if not batch:
-                return
-            await self._flush(profile, batch, counts, chinese, label, rejects)
-            done += len(batch)
-            last = batch[-1].row
-            batch.clear()
-            pending = pending_bytes = 0
+        async def acknowledge(sent: list[_Entry]) -> None:
+            nonlocal done
+            await self._flush(profile, sent, counts, chinese, label, rejects)
+            done += len(sent)
             if not options.dry_run:
                 state.record(
                     name,
-                    FileState(table.sha256, profile.library, report.source, last, False,
-                              dict(counts)),
+                    FileState(table.sha256, profile.library, report.source, sent[-1].row,
+                              False, dict(counts)),
                 )  # fmt: skip
             progress.update(done, self.report.records - records_before)
 
+        async def settle() -> None:
+            nonlocal in_flight
+            if in_flight is not None:
+                sending, in_flight = in_flight, None
+                await sending
+
+        async def flush() -> None:
+            nonlocal pending, pending_bytes, in_flight
+            if not batch:
+                return
+            sent = list(batch)
+            batch.clear()
+            pending = pending_bytes = 0
+            # One batch in flight at a time keeps the rejects file and the state in file order.
+            await settle()
+            in_flight = asyncio.ensure_future(acknowledge(sent))
+
         try:
-            for row in table.rows:
-                resumed = row.number <= start
-                entry_ = await self._row(profile, row, columns, report, seen, resumed, chinese)
-                if entry_ is None:
-                    continue
-                batch.append(entry_)
-                if entry_.payload is not None:
-                    pending += 1
-                    pending_bytes += len(orjson.dumps(entry_.payload)) + 1
-                if (
-                    pending >= options.batch_size
-                    or pending_bytes >= options.batch_bytes
-                    or len(batch) >= 4 * options.batch_size  # mostly rejected rows
-                ):
-                    await flush()
+            for chunk in _chunked(table.rows, options.batch_size):
+                converted = {
+                    row.number: convert(row.cells, columns, profile)
+                    for row in chunk
+                    if row.error is None
+                }
+                await self.linker.prefetch(
+                    name
+                    for number, row_fields in converted.items()
+                    if number > start
+                    for name in names_to_link(profile, row_fields)
+                )
+                for row in chunk:
+                    resumed = row.number <= start
+                    entry_ = await self._row(
+                        profile, row, converted.get(row.number), columns, report, seen, resumed,
+                        chinese,
+                    )  # fmt: skip
+                    if entry_ is None:
+                        continue
+                    batch.append(entry_)
+                    if entry_.payload is not None:
+                        pending += 1
+                        pending_bytes += len(orjson.dumps(entry_.payload)) + 1
+                    if (
+                        pending >= options.batch_size
+                        or pending_bytes >= options.batch_bytes
+                        or len(batch) >= 4 * options.batch_size  # mostly rejected rows
+                    ):
+                        await flush()
             await flush()
+            await settle()
         except GatewayError as exc:
             progress.finish()
             self.report.stopped = f"{label}: {exc}"
             raise _Stop from exc
+        finally:
+            if in_flight is not None and not in_flight.done():
+                in_flight.cancel()  # interrupted: its rows are sent again on the next run
+                with contextlib.suppress(BaseException):
+                    await in_flight
         progress.finish()
         report.complete = True
         if not options.dry_run:
@@ -389,20 +434,21 @@ class _Run:
         self,
         profile: Profile,
         row: SourceRow,
+        converted: Converted | None,
         columns: ColumnMap,
         report: FileReport,
         seen: dict[str, tuple[int, bytes]],
         resumed: bool,
         chinese: bool,
     ) -> _Entry | None:
-        """The row's batch entry; None for a row already handled before a resume."""
-        if row.error is not None:
+        """The row's batch entry (`converted`: its cells converted, None if unreadable); None
+        for a row already handled before a resume."""
+        if row.error is not None or converted is None:
             if resumed:
                 return None
-            issue = Issue((), row.error, "unreadable_row")
+            issue = Issue((), row.error or "unreadable row", "unreadable_row")
             message = problem_for(issue, profile, Converted({}, {}), chinese=chinese).message
             return _Entry(row.number, None, None, [Problem("", "", message)])
-        converted = convert(row.cells, columns, profile)
         given = converted.fields.get(EXTERNAL_ID)
         external_id = str(given) if given is not None else content_key(profile, converted.fields)
         digest = hashlib.sha256(
@@ -497,6 +543,12 @@ class _Run:
                 f"the gateway answered {len(results)} results for {len(items)} lines"
             )
         return results
+
+
+def _chunked(rows: Sequence[SourceRow], size: int) -> Iterator[Sequence[SourceRow]]:
+    """The rows in consecutive runs of `size` (a batch's worth, whose names are prefetched)."""
+    for first in range(0, len(rows), size):
+        yield rows[first : first + size]
 
 
 def _duplicate(

@@ -76,6 +76,21 @@ async def assemble(
     return payload, issues
 
 
+def names_to_link(profile: Profile, row: Converted) -> list[str]:
+    """The institution names `assemble` will link for this row (to prefetch them at once)."""
+    fields = row.fields
+    if profile.library == "experts":
+        name = fields.get("affiliation")
+        return [] if name is None or "affiliations" in fields else [str(name)]
+    if profile.library == "outcomes":
+        return [str(name) for name in fields.get("institutions") or ()]
+    names: list[str] = []
+    for ref in profile.institution_refs:
+        value = fields.get(ref)
+        names += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+    return names
+
+
 async def _expert(fields: dict[str, Any], linker: Linker | None, where: tuple[str, int]) -> None:
     name = fields.pop("affiliation", None)
     department = fields.pop("department", None)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from datetime import date
+from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from services.gateway.search.analysis import Analyzer, normalize
 from services.gateway.search.fields import dataset_library
 from services.gateway.search.model import IndexDocument, LibrarySchema, Scalar
-from services.kernel.pinyin import person_name_pinyin, text_pinyin
+from services.kernel.pinyin import Pinyin, person_name_pinyin, text_pinyin
 
 Sources = Mapping[str, Mapping[str, Any]]
 
@@ -43,7 +45,44 @@ def _text_tokens(analyzer: Analyzer, *texts: str | None) -> str:
 
 
 def _name_tokens(analyzer: Analyzer, names: Iterable[str | None], *, person: bool = False) -> str:
-    return _join(t for name in names if name for t in analyzer.name_tokens(name, person=person))
+    cache = _NAME_TOKENS.get(analyzer)
+    if cache is None:
+        cache = _NAME_TOKENS[analyzer] = _NameTokenCache()
+    return _join(cache.tokens(analyzer, name, person) for name in names if name)
+
+
+# Names analysed at most this often per dictionary state; a bulk load's names repeat (the same
+# keywords, authors and institutions), and their pinyin is half of building a document.
+MAX_CACHED_NAMES = 100_000
+
+
+class _NameTokenCache:
+    """Each name's joined tokens, kept while the analyzer's dictionary stays the same."""
+
+    def __init__(self) -> None:
+        self.state: tuple[int, float] | None = None
+        self.joined: dict[tuple[str, bool], str] = {}
+
+    def tokens(self, analyzer: Analyzer, name: str, person: bool) -> str:
+        state = analyzer.dictionary_state
+        if state != self.state or len(self.joined) >= MAX_CACHED_NAMES:
+            # A new word may cut a name differently: forget what was analysed before it.
+            self.joined.clear()
+            self.state = state
+        key = (name, person)
+        found = self.joined.get(key)
+        if found is None:
+            found = self.joined[key] = _join(analyzer.name_tokens(name, person=person))
+        return found
+
+
+_NAME_TOKENS: WeakKeyDictionary[Analyzer, _NameTokenCache] = WeakKeyDictionary()
+
+
+@lru_cache(maxsize=4096)
+def _text_pinyin(text: str) -> Pinyin:
+    # A title's reading is both its sort key and its suggestion keys: computed once.
+    return text_pinyin(text)
 
 
 def _suggest_keys(names: Iterable[str | None], *, person: bool = False) -> list[str]:
@@ -52,7 +91,7 @@ def _suggest_keys(names: Iterable[str | None], *, person: bool = False) -> list[
         if not name:
             continue
         keys.append(normalize(name).replace(" ", ""))
-        reading = person_name_pinyin(name) if person else text_pinyin(name)
+        reading = person_name_pinyin(name) if person else _text_pinyin(name)
         if reading.syllables:
             keys += ["".join(reading.syllables), reading.initials]
     return list(dict.fromkeys(k for k in keys if k))
@@ -62,7 +101,7 @@ def _sort_key(text: str | None) -> list[Scalar]:
     # Chinese users expect 拼音 order; the pinyin string sorts that way in any backend.
     if not text:
         return []
-    reading = text_pinyin(text)
+    reading = _text_pinyin(text)
     return ["".join(reading.syllables) or normalize(text)]
 
 
