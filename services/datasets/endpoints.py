@@ -41,7 +41,13 @@ from services.kernel.pagination import (
     cursor_after,
     encode_cursor,
 )
-from services.kernel.routes import UPSERT_DESCRIPTION, ExternalIdPath, SourcePath, upserted
+from services.kernel.routes import (
+    UPSERT_DESCRIPTION,
+    ExternalIdPath,
+    SourcePath,
+    upsert_responses,
+    upserted,
+)
 from services.kernel.visibility import Visibility
 
 router = APIRouter(prefix="/datasets", tags=["datasets (特色数据库)"])
@@ -259,7 +265,7 @@ async def bulk_records(
     response_model=RecordRead,
     summary="Create or replace the record keyed by (source, external_id)",
     description=UPSERT_DESCRIPTION,
-    responses=problem_responses(400, 401, 403, 404, 409, 410, 413, 422, 503),
+    responses=upsert_responses(RecordRead, 400, 401, 403, 404, 409, 410, 413, 422, 503),
 )
 async def upsert_record(
     slug: SlugPath,

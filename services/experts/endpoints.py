@@ -20,7 +20,13 @@ from services.kernel.concurrency import IfMatch, etag_for
 from services.kernel.errors import problem_responses
 from services.kernel.internal_auth import Actor, Admin, InternalCaller, Role, Writer
 from services.kernel.pagination import ListEnvelope, ListQuery
-from services.kernel.routes import UPSERT_DESCRIPTION, ExternalIdPath, SourcePath, upserted
+from services.kernel.routes import (
+    UPSERT_DESCRIPTION,
+    ExternalIdPath,
+    SourcePath,
+    upsert_responses,
+    upserted,
+)
 
 router = APIRouter(prefix="/experts", tags=["experts (专家库)"])
 
@@ -80,7 +86,7 @@ async def create_expert(
     response_model=ExpertRead,
     summary="Create or replace the expert keyed by (source, external_id)",
     description=UPSERT_DESCRIPTION,
-    responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
+    responses=upsert_responses(ExpertRead, 400, 401, 403, 409, 413, 422, 503),
 )
 async def upsert_expert(
     source: SourcePath,

@@ -25,7 +25,13 @@ from services.kernel.concurrency import IfMatch, etag_for
 from services.kernel.errors import problem_responses
 from services.kernel.internal_auth import Admin, InternalCaller, Writer
 from services.kernel.pagination import ListEnvelope, ListQuery
-from services.kernel.routes import UPSERT_DESCRIPTION, ExternalIdPath, SourcePath, upserted
+from services.kernel.routes import (
+    UPSERT_DESCRIPTION,
+    ExternalIdPath,
+    SourcePath,
+    upsert_responses,
+    upserted,
+)
 
 router = APIRouter(prefix="/institutions", tags=["institutions (机构库)"])
 
@@ -81,7 +87,7 @@ async def create_institution(
     response_model=InstitutionRead,
     summary="Create or replace the institution keyed by (source, external_id)",
     description=UPSERT_DESCRIPTION,
-    responses=problem_responses(400, 401, 403, 409, 413, 422),
+    responses=upsert_responses(InstitutionRead, 400, 401, 403, 409, 413, 422),
 )
 async def upsert_institution(
     source: SourcePath,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Response, status
+from pydantic import BaseModel
 
+from services.kernel.errors import problem_responses
 from services.kernel.ownership import UpsertResult
 
 # `PUT …/sources/{source}/{external_id}`: the key an import gives a record.
@@ -16,6 +18,14 @@ UPSERT_DESCRIPTION = (
     "Idempotent: sending the same body twice leaves one record and one version. "
     "The `Zhihui-Upsert` header says `created`, `updated` or `unchanged`."
 )
+
+
+def upsert_responses(read_model: type[BaseModel], *problems: int) -> dict[int | str, Any]:
+    """An upsert's documented answers: 200 replaced or unchanged, 201 created, the problems."""
+    return {
+        201: {"model": read_model, "description": "Created: a new record (`Location` names it)"},
+        **problem_responses(*problems),
+    }
 
 
 def upserted(response: Response, result: UpsertResult, location: str) -> None:

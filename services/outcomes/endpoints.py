@@ -17,7 +17,13 @@ from services.kernel.concurrency import IfMatch, etag_for
 from services.kernel.errors import problem_responses
 from services.kernel.internal_auth import Admin, InternalCaller, Writer
 from services.kernel.pagination import ListEnvelope, ListQuery
-from services.kernel.routes import UPSERT_DESCRIPTION, ExternalIdPath, SourcePath, upserted
+from services.kernel.routes import (
+    UPSERT_DESCRIPTION,
+    ExternalIdPath,
+    SourcePath,
+    upsert_responses,
+    upserted,
+)
 from services.outcomes.dependencies import OutcomeServiceDep
 from services.outcomes.models import Outcome
 from services.outcomes.schemas import (
@@ -80,7 +86,7 @@ async def create_outcome(
     response_model=OutcomeRead,
     summary="Create or replace the outcome keyed by (source, external_id)",
     description=UPSERT_DESCRIPTION,
-    responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
+    responses=upsert_responses(OutcomeRead, 400, 401, 403, 409, 413, 422, 503),
 )
 async def upsert_outcome(
     source: SourcePath,

@@ -27,6 +27,7 @@ from services.kernel.bulk import (
 from services.kernel.errors import NotFound, problem_responses
 from services.kernel.internal_auth import Actor, Role
 from services.kernel.pagination import ListEnvelope
+from services.kernel.routes import upsert_responses
 from services.kernel.visibility import can_see
 
 
@@ -169,7 +170,9 @@ def library_router(library: Library) -> APIRouter:
         summary=f"Create or replace by (source, external_id) ({library.label}); editor or admin",
         description="Idempotent upsert for imports: the same body twice leaves one record and "
         "one version. `Zhihui-Upsert` says `created`, `updated` or `unchanged`.",
-        responses=problem_responses(400, 401, 403, *missing_parent, 409, 413, 422, 429, 503),
+        responses=upsert_responses(
+            library.read_schema, 400, 401, 403, *missing_parent, 409, 413, 422, 429, 503
+        ),
     )
     async def upsert_record(
         source: Annotated[str, Path(max_length=64)],
