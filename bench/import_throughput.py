@@ -36,7 +36,7 @@ from bench.baseline_raw import raw_baseline
 from bench.generate import DEFAULT_OUT
 from bench.loading import FILES, server_urls
 from bench.measure import machine_info, table, write_result
-from bench.rss import RssSampler
+from bench.rss import RssSampler, tree_cpu_seconds
 from bench.stack import PlatformStack, platform_stack
 
 TARGET_RATIO = 0.35
@@ -46,18 +46,9 @@ RSS_INTERVAL_SECONDS = 0.5
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and its descendants so far (0 if gone)."""
     try:
-        process = psutil.Process(pid)
-        members = [process, *process.children(recursive=True)]
+        return tree_cpu_seconds(psutil.Process(pid))
     except psutil.Error:
         return 0.0
-    total = 0.0
-    for member in members:
-        try:
-            times = member.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def searchable_count(stack: PlatformStack) -> int:

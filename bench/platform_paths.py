@@ -19,12 +19,12 @@ import httpx
 import orjson
 
 from bench.loading import load_generated
-from bench.queries import BenchQuery
+from bench.queries import BenchQuery, list_params
 from bench.stack import PlatformStack, platform_stack
 from services.gateway.search.analysis import get_analyzer
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.fields import LIBRARY_SCHEMAS
-from services.gateway.search.service import ListParams, SearchService
+from services.gateway.search.service import SearchService
 from services.kernel.internal_auth import Actor, Role
 
 TIMEOUT = 10.0  # the gateway's Elasticsearch request timeout (ElasticsearchBackend)
@@ -95,20 +95,8 @@ class DirectSearch:
 
     async def prepare(self, query: BenchQuery) -> PreparedSearch:
         """Parse the request as the gateway does and build its `_search` (not timed)."""
-        params = query.url_params()
         plan = self.service.plan_list(
-            LIBRARY_SCHEMAS["outcomes"],
-            ListParams(
-                q=params.get("q"),
-                filter=params.get("filter"),
-                sort=params.get("sort"),
-                facets=params.get("facets"),
-                page=int(params["page"]) if "page" in params else None,
-                page_size=int(params.get("page_size", 20)),
-                cursor=params.get("cursor"),
-                select=params.get("select"),
-            ),
-            self.actor,
+            LIBRARY_SCHEMAS["outcomes"], list_params(query.url_params()), self.actor
         )
         search = await self.backend.search_params(plan.request)
         assert search is not None, "the outcomes index does not exist"

@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bench.generate import CSL, institution_names
+from services.gateway.search.service import ListParams
 
 QUERY_COUNT = 200
 DEFAULT_SEED = 20261129
@@ -59,6 +60,20 @@ class BenchQuery:
 
     def url_params(self) -> dict[str, str]:
         return dict(self.params)
+
+
+def list_params(params: Mapping[str, str]) -> ListParams:
+    """A list request's query parameters as the gateway's list route parses them."""
+    return ListParams(
+        q=params.get("q"),
+        filter=params.get("filter"),
+        sort=params.get("sort"),
+        facets=params.get("facets"),
+        page=int(params["page"]) if "page" in params else None,
+        page_size=int(params.get("page_size", 20)),
+        cursor=params.get("cursor"),
+        select=params.get("select"),
+    )
 
 
 def csl_keywords() -> tuple[list[str], list[tuple[str, ...]]]:

@@ -12,7 +12,7 @@ component as a whole held at its worst sampled moment.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 
 import psutil
@@ -20,35 +20,29 @@ import psutil
 MB = 1024 * 1024
 
 
-def tree_rss(process: psutil.Process) -> int:
-    """RSS of a process plus all its descendants, in bytes (vanished ones count 0)."""
-    total = 0
+def _tree_sum(process: psutil.Process, measure: Callable[[psutil.Process], float]) -> float:
+    """`measure` summed over a process and its descendants (vanished ones count 0)."""
     try:
         members = [process, *process.children(recursive=True)]
     except psutil.Error:
         return 0
+    total = 0.0
     for member in members:
         try:
-            total += member.memory_info().rss
+            total += measure(member)
         except psutil.Error:
             continue
     return total
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """RSS of a process plus all its descendants, in bytes."""
+    return int(_tree_sum(process, lambda member: member.memory_info().rss))
 
 
 def tree_cpu_seconds(process: psutil.Process) -> float:
     """User + system CPU time of a process and its descendants so far, in seconds."""
-    total = 0.0
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    for member in members:
-        try:
-            times = member.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
+    return _tree_sum(process, lambda member: sum(member.cpu_times()[:2]))
 
 
 class RssSampler:

@@ -10,7 +10,13 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kernel.context import reset_request_id, set_request_id
-from services.kernel.errors import HeadersTooLarge, PayloadTooLarge, problem_response
+from services.kernel.errors import (
+    BadRequest,
+    HeadersTooLarge,
+    PayloadTooLarge,
+    ProblemError,
+    problem_response,
+)
 
 REQUEST_ID_HEADER = "x-request-id"
 # Accept a caller's ID only if it is short and plain, so it cannot inject into headers or logs.
@@ -109,7 +115,9 @@ class RequestSizeLimitMiddleware:
         declared = _header(scope, "content-length")
         if declared is not None:
             if not declared.isdigit():
-                await _refuse(scope, send, 400, "Content-Length must be a non-negative integer")
+                await _refuse(
+                    scope, send, BadRequest, "Content-Length must be a non-negative integer"
+                )
                 return
             if int(declared) > limit:
                 await _refuse_too_large(scope, send, limit)
@@ -145,44 +153,34 @@ class _BodyTooLarge(Exception):
 
 
 async def _refuse_too_large(scope: Scope, send: Send, limit: int) -> None:
-    await _send_problem(
+    await _refuse(
         scope,
         send,
-        problem_response(
-            status=PayloadTooLarge.status,
-            slug=PayloadTooLarge.slug,
-            title=PayloadTooLarge.title,
-            detail=f"The request body exceeds {limit} bytes; send a smaller body "
-            "(for many records use the /bulk endpoint in batches).",
-            instance=scope["path"],
-        ),
+        PayloadTooLarge,
+        f"The request body exceeds {limit} bytes; send a smaller body "
+        "(for many records use the /bulk endpoint in batches).",
     )
 
 
 async def _refuse_headers(scope: Scope, send: Send, count: int, size: int) -> None:
-    await _send_problem(
+    await _refuse(
         scope,
         send,
-        problem_response(
-            status=HeadersTooLarge.status,
-            slug=HeadersTooLarge.slug,
-            title=HeadersTooLarge.title,
-            detail=f"The request has {count} headers of {size} bytes in all; at most "
-            f"{MAX_HEADER_COUNT} headers and {MAX_HEADER_BYTES} bytes are accepted. Send only "
-            "the headers the API needs (Authorization, Content-Type, If-Match, X-Request-ID).",
-            instance=scope["path"],
-        ),
+        HeadersTooLarge,
+        f"The request has {count} headers of {size} bytes in all; at most "
+        f"{MAX_HEADER_COUNT} headers and {MAX_HEADER_BYTES} bytes are accepted. Send only "
+        "the headers the API needs (Authorization, Content-Type, If-Match, X-Request-ID).",
     )
 
 
-async def _refuse(scope: Scope, send: Send, status: int, detail: str) -> None:
+async def _refuse(scope: Scope, send: Send, problem: type[ProblemError], detail: str) -> None:
     await _send_problem(
         scope,
         send,
         problem_response(
-            status=status,
-            slug="bad-request",
-            title="Bad request",
+            status=problem.status,
+            slug=problem.slug,
+            title=problem.title,
             detail=detail,
             instance=scope["path"],
         ),

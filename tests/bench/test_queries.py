@@ -8,10 +8,17 @@ from typing import Any
 
 from bench.measure import interleaved, percentile, summary
 from bench.platform_paths import to_http
-from bench.queries import INSTITUTION_PLACEHOLDER, MIX, QUERY_COUNT, build_queries, resolve
+from bench.queries import (
+    INSTITUTION_PLACEHOLDER,
+    MIX,
+    QUERY_COUNT,
+    build_queries,
+    list_params,
+    resolve,
+)
 from services.gateway.search.analysis import get_analyzer
 from services.gateway.search.fields import OUTCOMES
-from services.gateway.search.service import ListParams, SearchService
+from services.gateway.search.service import SearchService
 from services.kernel.internal_auth import Actor, Role
 
 
@@ -30,19 +37,7 @@ def test_every_query_parses_with_the_gateways_grammar() -> None:
     reader = Actor(role=Role.READER, org="bench")
     for query in build_queries():
         params = {k: v.replace(INSTITUTION_PLACEHOLDER, "ins_x") for k, v in query.params.items()}
-        plan = service.plan_list(
-            OUTCOMES,
-            ListParams(
-                q=params.get("q"),
-                filter=params.get("filter"),
-                sort=params.get("sort"),
-                facets=params.get("facets"),
-                page=int(params["page"]) if "page" in params else None,
-                page_size=int(params.get("page_size", 20)),
-                cursor=params.get("cursor"),
-            ),
-            reader,
-        )
+        plan = service.plan_list(OUTCOMES, list_params(params), reader)
         assert plan.request.libraries == ("outcomes",)
         if "q" in params:
             assert plan.request.text is not None, params

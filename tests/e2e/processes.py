@@ -61,17 +61,32 @@ def zhihui(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+def spawn_service(name: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`zhihui serve NAME` in the background, its output appended to `log`; not waited for."""
+    with log.open("ab") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", "serve", name, "--port", str(port)],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def start_service(name: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    handle = log.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "serve", name, "--port", str(port)],
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-    )
-    handle.close()
+    """`spawn_service`, then wait until it answers `/readyz`."""
+    process = spawn_service(name, port, env, log)
     wait_ready(f"http://127.0.0.1:{port}", process, log)
     return process
+
+
+def internal_clients(urls: Mapping[str, str], timeout: float) -> dict[str, ServiceClient]:
+    """Clients of the domain services as the gateway holds them (local internal token)."""
+    return {
+        name: ServiceClient(
+            name, url, DEFAULT_INTERNAL_TOKEN, timeout=httpx.Timeout(timeout, connect=2.0)
+        )
+        for name, url in urls.items()
+    }
 
 
 def wait_ready(
@@ -122,15 +137,7 @@ class RunningServices:
 
     def clients(self, timeout: float = 10.0) -> dict[str, ServiceClient]:
         """Internal clients as the gateway holds them (local internal token)."""
-        return {
-            name: ServiceClient(
-                name,
-                self.url(name),
-                DEFAULT_INTERNAL_TOKEN,
-                timeout=httpx.Timeout(timeout, connect=2.0),
-            )
-            for name in self.ports
-        }
+        return internal_clients({name: self.url(name) for name in self.ports}, timeout)
 
     def stop_all(self) -> None:
         for process in self.processes.values():

@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.e2e.processes import clean_env, free_port, stop, wait_ready, zhihui
+from tests.e2e.processes import clean_env, free_port, spawn_service, stop, wait_ready, zhihui
 
 ROWS = 600
 
@@ -31,16 +31,6 @@ class Platform:
     env: dict[str, str]
     url: str
     key: str
-
-
-def _serve(name: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as handle:
-        return subprocess.Popen(
-            [sys.executable, "-m", "services.cli.main", "serve", name, "--port", str(port)],
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +45,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         **{f"ZHIHUI_{n.upper()}_PORT": str(p) for n, p in ports.items()},
     )
     zhihui("migrate", env=env)
-    processes = {n: _serve(n, p, env, data_dir / f"{n}.log") for n, p in ports.items()}
+    processes = {n: spawn_service(n, p, env, data_dir / f"{n}.log") for n, p in ports.items()}
     try:
         for name, process in processes.items():
             wait_ready(f"http://127.0.0.1:{ports[name]}", process, data_dir / f"{name}.log")

@@ -10,18 +10,23 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from services.kernel.http import ServiceClient
-from services.kernel.settings import DEFAULT_INTERNAL_TOKEN
-from tests.e2e.processes import DOMAIN_SERVICES, clean_env, free_port, stop, wait_ready, zhihui
+from tests.e2e.processes import (
+    DOMAIN_SERVICES,
+    clean_env,
+    free_port,
+    internal_clients,
+    spawn_service,
+    stop,
+    wait_ready,
+    zhihui,
+)
 
 GATEWAY = "gateway"
 READY_SECONDS = 60.0
@@ -52,13 +57,7 @@ class Platform:
         return self.data_dir / f"{name}.log"
 
     def spawn(self, name: str) -> subprocess.Popen[bytes]:
-        with self.log(name).open("ab") as handle:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli.main", "serve", name],
-                env=self.env,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-            )
+        process = spawn_service(name, self.ports[name], self.env, self.log(name))
         self.processes[name] = process
         return process
 
@@ -77,16 +76,9 @@ class Platform:
 
     def clients(self, timeout: float = 30.0) -> dict[str, ServiceClient]:
         """Internal clients of the domain services (system caller: sees every record)."""
-        return {
-            name: ServiceClient(
-                name,
-                self.url(name),
-                DEFAULT_INTERNAL_TOKEN,
-                timeout=httpx.Timeout(timeout, connect=2.0),
-            )
-            for name in self.ports
-            if name != GATEWAY
-        }
+        return internal_clients(
+            {name: self.url(name) for name in self.ports if name != GATEWAY}, timeout
+        )
 
     def stop_all(self) -> None:
         for process in self.processes.values():

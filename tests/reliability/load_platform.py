@@ -13,7 +13,6 @@ import json
 import random
 import secrets
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -36,6 +35,7 @@ from tests.e2e.processes import (
     clean_env,
     create_admin_key,
     free_port,
+    spawn_service,
     stop,
     wait_ready,
 )
@@ -81,16 +81,6 @@ class LoadPlatform:
         return (self.data_dir / f"{name}.log").read_text(errors="replace")[-chars:]
 
 
-def _spawn(name: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as handle:
-        return subprocess.Popen(
-            [sys.executable, "-m", "services.cli.main", "serve", name, "--port", str(port)],
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-
-
 @asynccontextmanager
 async def running_platform(
     data_dir: Path, postgres_url: str, elasticsearch_url: str
@@ -128,7 +118,9 @@ async def running_platform(
         # is ready without its services (a down service degrades only its library) and its
         # indexer retries their feeds until they answer.
         for name in names:
-            platform.processes[name] = _spawn(name, ports[name], env, data_dir / f"{name}.log")
+            platform.processes[name] = spawn_service(
+                name, ports[name], env, data_dir / f"{name}.log"
+            )
         for name in names:
             url = f"http://127.0.0.1:{ports[name]}"
             log = data_dir / f"{name}.log"
