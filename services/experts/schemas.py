@@ -32,8 +32,8 @@ from services.kernel.fields import (
     TextList,
     Url,
     check_import_key,
+    record_ref,
 )
-from services.kernel.ids import is_id
 from services.kernel.merge_patch import MergePatch
 from services.vocabularies.disciplines import disciplines as discipline_vocabulary
 
@@ -96,13 +96,6 @@ EXAMPLE = {
 }
 
 
-def _institution_id(value: str) -> str:
-    value = value.strip()
-    if not is_id(value, "ins"):
-        raise ValueError("must be an institution ID like ins_01jb3k8v6q2x9c4m7n5p")
-    return value
-
-
 def _latest_start_year() -> int:
     # An appointment announced for next year is plausible; later is a typo.
     return date.today().year + 1
@@ -153,7 +146,7 @@ Orcid = Annotated[str, AfterValidator(identifiers.normalize_orcid)]
 Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
 Phone = Annotated[str, Field(max_length=40), AfterValidator(_phone)]
 DisciplineCode = Annotated[str, Field(max_length=100), AfterValidator(_discipline_code)]
-InstitutionId = Annotated[str, Field(max_length=32), AfterValidator(_institution_id)]
+InstitutionId = record_ref("ins", "institution")
 
 
 class Affiliation(BaseModel):

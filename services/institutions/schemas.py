@@ -14,12 +14,14 @@ from services.kernel.fields import (
     ExternalIdField,
     Line,
     Name,
+    NameList,
     OwnerOrgField,
     RecordMeta,
     SourceField,
     TextList,
     Url,
     check_import_key,
+    record_ref,
 )
 from services.kernel.merge_patch import MergePatch
 
@@ -67,6 +69,7 @@ def _as_validator(normalize: Any) -> AfterValidator:
 Uscc = Annotated[str, _as_validator(identifiers.normalize_uscc)]
 RorId = Annotated[str, _as_validator(identifiers.normalize_ror)]
 RegionCode = Annotated[str, _as_validator(identifiers.normalize_region_code)]
+InstitutionId = record_ref("ins", "institution")
 
 # Fields a caller may write. Kept in one place so create, patch and upsert agree.
 WRITABLE_FIELDS = (
@@ -119,16 +122,18 @@ class InstitutionFields(BaseModel):
     name_en: Annotated[Line, Field(max_length=300)] | None = Field(
         None, description="English name."
     )
-    aliases: TextList = Field(
+    aliases: NameList = Field(
         default_factory=list, description="Other names, former names (别名、曾用名)."
     )
-    acronyms: TextList = Field(default_factory=list, description="Acronyms (简称), e.g. THU, 清华.")
+    acronyms: NameList = Field(default_factory=list, description="Acronyms (简称), e.g. THU, 清华.")
     type: InstitutionType = Field(
         InstitutionType.OTHER,
         description="高校 university · 科研院所 research_institute · 学会 society · "
         "智库 think_tank · 企业 enterprise · 政府机构 government · 医疗机构 hospital · 其他 other",
     )
-    parent_id: str | None = Field(None, description="Parent institution ID (上级机构), `ins_…`.")
+    parent_id: InstitutionId | None = Field(
+        None, description="Parent institution ID (上级机构), `ins_…`."
+    )
     region_code: RegionCode | None = Field(
         None, description="GB/T 2260 administrative division code (行政区划代码), 6 digits."
     )
@@ -147,7 +152,7 @@ class InstitutionFields(BaseModel):
     status: InstitutionStatus = Field(
         InstitutionStatus.ACTIVE, description="正常 active · 已撤销 inactive · 已合并 merged"
     )
-    merged_into: str | None = Field(
+    merged_into: InstitutionId | None = Field(
         None, description="Successor institution ID; required when merged."
     )
     description: Block | None = Field(None, description="Description (简介).")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -267,32 +267,63 @@ async def _handle_http(request: Request, exc: Exception) -> Response:
     )
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` (or what caused it) says the database cannot be reached right now: a
-    refused or cut connection, a server shutting down or restarting, an exhausted pool."""
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what caused it, down the chain (a driver error's `orig` first)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (PoolTimeout, OperationalError, InterfaceError, ConnectionError)):
-            return True
-        if isinstance(current, DBAPIError) and current.connection_invalidated:
-            return True
-        # SQLSTATE class 08 (connection exception), 57P0x (admin/crash shutdown, starting up).
-        sqlstate = str(getattr(current, "sqlstate", None) or getattr(current, "pgcode", ""))
-        if sqlstate.startswith(("08", "57P")):
-            return True
+        yield current
         orig = getattr(current, "orig", None)
         current = orig if isinstance(orig, BaseException) else (
             current.__cause__ or current.__context__
         )  # fmt: skip
+
+
+def _sqlstate(exc: BaseException) -> str:
+    return str(getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None) or "")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says the database cannot be reached right now: a
+    refused or cut connection, a server shutting down or restarting, an exhausted pool."""
+    for current in _causes(exc):
+        if isinstance(current, (PoolTimeout, OperationalError, InterfaceError, ConnectionError)):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        # SQLSTATE class 08 (connection exception), 57P0x (admin/crash shutdown, starting up),
+        # and a lock or statement timeout set by the request's deadline (55P03, 57014).
+        sqlstate = _sqlstate(current)
+        if sqlstate.startswith(("08", "57P")) or sqlstate in ("55P03", "57014"):
+            return True
     return False
 
 
+def database_refused_value(exc: BaseException) -> bool:
+    """Whether the database refused a value as data (SQLSTATE class 22: out of range, not
+    representable, a NUL in text): the request's fault, which validation should have caught."""
+    return any(_sqlstate(current).startswith("22") for current in _causes(exc))
+
+
 async def _handle_database(request: Request, exc: Exception) -> Response:
-    if not database_unavailable(exc):
-        return await _handle_unexpected(request, exc)
-    return _database_unavailable(request, exc)
+    if database_unavailable(exc):
+        return _database_unavailable(request, exc)
+    if database_refused_value(exc):
+        # Validation is meant to stop these first; if one slips through it is still the
+        # caller's value, so a 422 (never a 500 that the gateway would turn into "retry").
+        logger.warning(
+            "database refused a value on %s %s: %r", request.method, request.url.path, exc
+        )
+        return problem_response(
+            status=ValidationFailed.status,
+            slug=ValidationFailed.slug,
+            title=ValidationFailed.title,
+            detail="A value in the request cannot be stored (out of range, or characters "
+            "that cannot be kept); correct it and send the request again.",
+            instance=_instance(request),
+        )
+    return await _handle_unexpected(request, exc)
 
 
 def _database_unavailable(request: Request, exc: Exception) -> Response:

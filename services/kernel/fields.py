@@ -5,31 +5,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, TypeAdapter
 
-# Control and bidi-override characters corrupt display and can spoof text; tabs/newlines are
-# allowed only in long text.
-_FORBIDDEN_INLINE = re.compile(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
-_FORBIDDEN_BLOCK = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
-_SPACES = re.compile(r"\s+")
+from services.kernel.ids import is_id
+from services.kernel.text import clean_block, clean_key, clean_line, clean_name
 
-
-def clean_line(value: str) -> str:
-    """One-line text: trimmed, inner whitespace (also newlines, tabs) collapsed, no control or
-    bidi characters."""
-    value = _SPACES.sub(" ", value).strip()
-    if _FORBIDDEN_INLINE.search(value):
-        raise ValueError("contains control or bidirectional-override characters; remove them")
-    return value
-
-
-def clean_block(value: str) -> str:
-    """Long text: trimmed; newlines and tabs kept; no other control characters."""
-    if _FORBIDDEN_BLOCK.search(value):
-        raise ValueError("contains control or bidirectional-override characters; remove them")
-    return value.strip()
+__all__ = ["clean_block", "clean_line"]  # services import them from here with the types
 
 
 def _not_blank(value: str) -> str:
@@ -58,9 +41,9 @@ def _normalize_url(value: str) -> str:
 
 
 Line = Annotated[str, AfterValidator(clean_line), AfterValidator(_not_blank)]
-
-
-Name = Annotated[Line, Field(max_length=200)]
+# Names and keys follow their own text rules (kernel/text.py): look-alikes are one value.
+Name = Annotated[str, AfterValidator(clean_name), AfterValidator(_not_blank), Field(max_length=200)]
+Key = Annotated[str, AfterValidator(clean_key), AfterValidator(_not_blank)]
 Block = Annotated[str, AfterValidator(clean_block), Field(max_length=20_000)]
 LongText = Annotated[str, AfterValidator(clean_block), Field(max_length=2_000_000)]
 Url = Annotated[
@@ -71,18 +54,44 @@ TextList = Annotated[
     AfterValidator(_dedupe),
     Field(max_length=100),
 ]
+NameList = Annotated[list[Name], AfterValidator(_dedupe), Field(max_length=100)]
 
 
-def _strip_text(value: object) -> object:
-    # Only text is stripped; anything else goes on to the str check and becomes a 422.
-    return value.strip() if isinstance(value, str) else value
+def record_ref(prefix: str, what: str) -> Any:
+    """The type of a reference to a record by its ID (`ins_…`): cleaned as a key, so no NUL
+    or look-alike reaches the database, and of the library's ID shape; whether the record
+    exists is the owning service's check."""
+
+    def check(value: str) -> str:
+        value = clean_key(value)
+        if not is_id(value, prefix):
+            raise ValueError(f"must be an {what} ID such as {prefix}_…, got {value[:40]!r}")
+        return value
+
+    return Annotated[str, Field(max_length=64), AfterValidator(check)]
+
+
+def _clean_key_text(value: object) -> object:
+    # Only text is cleaned; anything else goes on to the str check and becomes a 422.
+    return clean_key(value) if isinstance(value, str) else value
 
 
 Org = Annotated[
-    str, BeforeValidator(_strip_text), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    str, BeforeValidator(_clean_key_text), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ]
-SourceKey = Annotated[Line, Field(max_length=64)]
-ExternalKey = Annotated[Line, Field(max_length=200)]
+SOURCE_MAX_LENGTH = 64
+EXTERNAL_ID_MAX_LENGTH = 200
+SourceKey = Annotated[Key, Field(max_length=SOURCE_MAX_LENGTH)]
+ExternalKey = Annotated[Key, Field(max_length=EXTERNAL_ID_MAX_LENGTH)]
+
+_IMPORT_KEY = TypeAdapter(tuple[SourceKey, ExternalKey])
+
+
+def import_key(source: str, external_id: str) -> tuple[str, str]:
+    """`(source, external_id)` cleaned as in URLs, bodies and bulk lines (ValidationError if
+    either is unusable), for code that upserts without a request."""
+    return _IMPORT_KEY.validate_python((source, external_id))
+
 
 # The fields every record's writable fields end with: who owns it and where it came from.
 OwnerOrgField = Annotated[

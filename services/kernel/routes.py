@@ -8,11 +8,13 @@ from fastapi import Path, Response, status
 from pydantic import BaseModel
 
 from services.kernel.errors import problem_responses
+from services.kernel.fields import ExternalKey, SourceKey
 from services.kernel.ownership import UpsertResult
 
-# `PUT …/sources/{source}/{external_id}`: the key an import gives a record.
-SourcePath = Annotated[str, Path(max_length=64)]
-ExternalIdPath = Annotated[str, Path(max_length=200)]
+# `PUT …/sources/{source}/{external_id}`: the key an import gives a record, cleaned by the
+# same rule as `source` and `external_id` in a body or a bulk line (one key, one record).
+SourcePath = Annotated[SourceKey, Path(description="Where the record comes from, e.g. an import.")]
+ExternalIdPath = Annotated[ExternalKey, Path(description="The record's ID in `source`.")]
 
 UPSERT_DESCRIPTION = (
     "Idempotent: sending the same body twice leaves one record and one version. "

@@ -32,8 +32,8 @@ from services.kernel.fields import (
     Url,
     check_import_key,
     clean_block,
+    record_ref,
 )
-from services.kernel.ids import is_id
 from services.kernel.merge_patch import MergePatch
 from services.kernel.visibility import VISIBILITY_LABELS, Visibility
 from services.vocabularies.disciplines import UnknownDiscipline, disciplines
@@ -157,16 +157,6 @@ def _discipline(value: str) -> str:
         raise ValueError(str(exc)) from exc
 
 
-def _reference(prefix: str, what: str) -> AfterValidator:
-    def check(value: str) -> str:
-        value = value.strip()
-        if not is_id(value, prefix):
-            raise ValueError(f"must be an {what} ID such as {prefix}_…, got {value[:40]!r}")
-        return value
-
-    return AfterValidator(check)
-
-
 def _full_text(value: str) -> str:
     # Control and bidi characters are refused, but the body is stored exactly as sent (no
     # trimming): a document must come back byte-identical.
@@ -176,8 +166,8 @@ def _full_text(value: str) -> str:
     return value
 
 
-ExpertId = Annotated[str, _reference("exp", "expert")]
-InstitutionId = Annotated[str, _reference("ins", "institution")]
+ExpertId = record_ref("exp", "expert")
+InstitutionId = record_ref("ins", "institution")
 Doi = Annotated[str, AfterValidator(_doi), Field(max_length=400)]
 Language = Annotated[str, AfterValidator(_language), Field(max_length=16)]
 DisciplineCode = Annotated[str, AfterValidator(_discipline), Field(max_length=100)]

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import pytest
+from asyncpg.exceptions import (
+    CharacterNotInRepertoireError,
+    LockNotAvailableError,
+    NumericValueOutOfRangeError,
+    QueryCanceledError,
+)
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from services.kernel.concurrency import etag_for, expected_version
-from services.kernel.errors import BadRequest, PreconditionFailed, PreconditionRequired
+from services.kernel.errors import (
+    BadRequest,
+    PreconditionFailed,
+    PreconditionRequired,
+    database_refused_value,
+    database_unavailable,
+)
 from services.kernel.fields import clean_block, clean_line
 from services.kernel.ids import is_id, new_id
 from services.kernel.merge_patch import apply_merge_patch
@@ -109,3 +122,16 @@ def test_discipline_vocabulary_normalises_codes_and_names() -> None:
     assert vocabulary.ancestors("A010101") == ["A01", "A0101", "A010101"]
     with pytest.raises(UnknownDiscipline, match="did you mean"):
         vocabulary.normalize("F02O1")
+
+
+def test_values_the_database_refuses_are_the_callers_not_an_outage() -> None:
+    def wrapped(error: Exception) -> DBAPIError:
+        return DBAPIError("INSERT …", {}, error)
+
+    for value_error in (CharacterNotInRepertoireError("NUL"), NumericValueOutOfRangeError("x")):
+        assert database_refused_value(wrapped(value_error))
+        assert not database_unavailable(wrapped(value_error))
+    # A deadline's lock or statement timeout: the request may be retried (503), not a 422.
+    for timeout in (LockNotAvailableError("lock"), QueryCanceledError("statement timeout")):
+        assert database_unavailable(wrapped(timeout))
+        assert not database_refused_value(wrapped(timeout))

@@ -116,7 +116,7 @@ OUTCOME_TYPES = _labels(
 VISIBILITY = _labels(VISIBILITY_LABELS, extra={"公共": "public", "合作": "partner"})
 
 COMMON = (
-    Rule(EXTERNAL_ID, v.code, ("编号", "ID", "外部编号", "记录编号", "external_id"), label="编号"),
+    Rule(EXTERNAL_ID, v.key, ("编号", "ID", "外部编号", "记录编号", "external_id"), label="编号"),
     Rule("owner_org", v.code, ("owner_org",)),
 )
 

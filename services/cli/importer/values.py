@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from services.kernel.text import TextRefused, clean_key
+
 # Excel's day 0 (serial 60 is the 1900-02-29 that never was, so later serials count from here).
 _EXCEL_EPOCH = date(1899, 12, 30)
 # Serials from 10000 (1927-05-18) up to 9999-12-31; smaller numbers are read as years.
@@ -57,6 +59,19 @@ def text(value: Any) -> Any:
 def block(value: Any) -> Any:
     """Long text: trimmed at the ends, inner line breaks kept."""
     return text(value)
+
+
+def key(value: Any) -> Any:
+    """A record's key in its source (编号): the platform's rule for keys (kernel/text.py), so
+    rows the platform would take for one record are caught as duplicates in the file. A key
+    the rule refuses is passed on as it is, for validation to report."""
+    value = text(value)
+    if not isinstance(value, str):
+        return value
+    try:
+        return clean_key(value) or None
+    except TextRefused:
+        return value
 
 
 def code(value: Any) -> Any:
