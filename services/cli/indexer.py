@@ -16,6 +16,7 @@ import orjson
 from fastapi import FastAPI, Response
 from fastapi.responses import PlainTextResponse
 
+from services.cli.serving import SERVER_OPTIONS
 from services.gateway.endpoints.ops import PROMETHEUS_CONTENT_TYPE, metrics_text
 from services.gateway.search.components import create_backend, create_search
 from services.gateway.search.indexer import Indexer, IndexerSettings
@@ -131,8 +132,7 @@ def cmd_indexer(args: argparse.Namespace) -> int:
         create_indexer_app(indexer, on_shutdown=close),
         host=args.host or settings.host,
         port=args.port or settings.port,
-        log_config=None,
-        access_log=False,
+        **SERVER_OPTIONS,
     )
     return 0
 

@@ -13,6 +13,7 @@ from services.cli.importer.cli import add_import_parser
 from services.cli.indexer import add_indexer_parser
 from services.cli.keys import add_keys_parser
 from services.cli.reindex import add_reindex_parser
+from services.cli.serving import SERVER_OPTIONS
 from services.cli.up import run_up
 from services.kernel.db import Database
 from services.kernel.settings import PlatformSettings
@@ -66,8 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
-        log_config=None,
-        access_log=False,
+        **SERVER_OPTIONS,
     )
     return 0
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.kernel.settings import ServiceSettings
+from services.kernel.settings import DEFAULT_PORTS, ServiceSettings, peer_base_url
 
 SERVICE_NAME = "datasets"
-DEFAULT_PORT = 8104
+DEFAULT_PORT = DEFAULT_PORTS[SERVICE_NAME]
 
 
 class DatasetsSettings(ServiceSettings):
@@ -15,10 +16,11 @@ class DatasetsSettings(ServiceSettings):
 
     service_name: str = SERVICE_NAME
     port: int = DEFAULT_PORT
-    # Where `ref:<library>` values are checked for existence (the owning services).
-    institutions_url: str = "http://127.0.0.1:8101"
-    experts_url: str = "http://127.0.0.1:8102"
-    outcomes_url: str = "http://127.0.0.1:8103"
+    # Where `ref:<library>` values are checked for existence (the owning services); by
+    # default wherever ZHIHUI_<PEER>_URL / _HOST / _PORT say the peer runs.
+    institutions_url: str = Field(default_factory=lambda: peer_base_url("institutions"))
+    experts_url: str = Field(default_factory=lambda: peer_base_url("experts"))
+    outcomes_url: str = Field(default_factory=lambda: peer_base_url("outcomes"))
 
     def library_urls(self) -> dict[str, str]:
         return {

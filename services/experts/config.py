@@ -5,11 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.institutions.config import InstitutionsSettings
-from services.kernel.settings import ServiceSettings
+from services.kernel.settings import DEFAULT_PORTS, ServiceSettings, peer_base_url
 
 SERVICE_NAME = "experts"
-DEFAULT_PORT = 8102
+DEFAULT_PORT = DEFAULT_PORTS[SERVICE_NAME]
 
 
 class ExpertsSettings(ServiceSettings):
@@ -19,4 +18,4 @@ class ExpertsSettings(ServiceSettings):
     port: int = DEFAULT_PORT
     # Affiliations name institutions; their existence is checked with this service (by
     # default wherever ZHIHUI_INSTITUTIONS_URL / _HOST / _PORT say it runs).
-    institutions_url: str = Field(default_factory=lambda: InstitutionsSettings().base_url)
+    institutions_url: str = Field(default_factory=lambda: peer_base_url("institutions"))

@@ -7,17 +7,19 @@ and so the route code only ever sees an authenticated `Actor`.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Row, bindparam, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.gateway.client_address import client_address, parse_networks
 from services.gateway.config import GatewaySettings
 from services.gateway.exceptions import InvalidApiKey
 from services.gateway.models import ApiKey
 from services.gateway.ratelimit import RateLimiter
-from services.gateway.service import ApiKeyService, check_key, key_id_of, touch_due
+from services.gateway.service import ApiKeyService, check_key, hash_token, key_id_of, touch_due
 from services.kernel.db import Database
 from services.kernel.errors import (
     Forbidden,
@@ -37,8 +39,18 @@ _KEYS = ApiKey.__table__
 _KEY_BY_ID = select(_KEYS).where(_KEYS.c.id == bindparam("key_id"))
 
 
+# Refused keys remembered per gateway process, so a key that failed is refused again without
+# a key-store read (a refusal is final: unknown, wrong secret, revoked or expired).
+MAX_REFUSED_KEYS = 10_000
+
+
 class CallerMiddleware:
-    """Authenticates `Authorization: Bearer`, applies the rate limit, stores the Actor."""
+    """Authenticates `Authorization: Bearer`, applies the rate limit, stores the Actor.
+
+    Failed authentications are limited per client address (`failed_auth_rate_limit` a
+    minute): past it, a key that failed before or was never seen is a 429 without a
+    key-store read, so guessing keys costs the guesser, not the database.
+    """
 
     def __init__(
         self, app: ASGIApp, *, database: Database, settings: GatewaySettings, limiter: RateLimiter
@@ -47,6 +59,8 @@ class CallerMiddleware:
         self.database = database
         self.settings = settings
         self.limiter = limiter
+        self.proxies = parse_networks(settings.trusted_proxies)
+        self.refused: OrderedDict[str, str] = OrderedDict()  # token hash -> reason
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PUBLIC_PREFIX):
@@ -92,15 +106,24 @@ class CallerMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     async def _identify(self, scope: Scope) -> tuple[Actor, int, str]:
+        address = client_address(scope, self.proxies)
         authorization = _header(scope, b"authorization")
         if authorization is None:
-            ip = self._client_ip(scope)
-            return Actor(role=Role.ANONYMOUS), self.settings.anonymous_rate_limit, f"ip:{ip}"
+            return Actor(role=Role.ANONYMOUS), self.settings.anonymous_rate_limit, f"ip:{address}"
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise InvalidApiKey("The Authorization header is not `Bearer <key>`")
         token = token.strip()
-        key = check_key(await self._key_row(key_id_of(token)), token)
+        if scheme.lower() != "bearer" or not token:
+            raise self._failed(address, "The Authorization header is not `Bearer <key>`")
+        token_hash = hash_token(token)
+        reason = self.refused.get(token_hash)
+        if reason is not None:
+            raise self._failed(address, reason)
+        self._ensure_may_try(address)
+        try:
+            key = check_key(await self._key_row(key_id_of(token)), token)
+        except InvalidApiKey as exc:
+            self._remember_refused(token_hash, exc.reason)
+            raise self._failed(address, exc.reason) from None
         if touch_due(key):  # at most once a minute per key: the ORM's way, with a commit
             async with self.database.sessionmaker() as session:
                 keys = ApiKeyService(session)
@@ -108,6 +131,28 @@ class CallerMiddleware:
                     await session.commit()
         actor = Actor(role=Role(key.role), org=key.org, key_id=key.id)
         return actor, key.rate_limit, f"key:{key.id}"
+
+    def _failed(self, address: str, reason: str) -> ProblemError:
+        """A 401 for this failure, or a 429 once the address has failed too often."""
+        self._ensure_may_try(address)
+        self.limiter.hit(_failures_bucket(address), self.settings.failed_auth_rate_limit)
+        return InvalidApiKey(reason)
+
+    def _ensure_may_try(self, address: str) -> None:
+        decision = self.limiter.peek(
+            _failures_bucket(address), self.settings.failed_auth_rate_limit
+        )
+        if not decision.allowed:
+            raise TooManyRequests(
+                f"Too many failed authentications from your address ({decision.limit} a "
+                f"minute); retry after {decision.retry_after} s with a valid key.",
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+
+    def _remember_refused(self, token_hash: str, reason: str) -> None:
+        self.refused[token_hash] = reason
+        if len(self.refused) > MAX_REFUSED_KEYS:
+            self.refused.popitem(last=False)
 
     async def _key_row(self, key_id: str | None) -> Row[Any] | None:
         """The key's row, read afresh on every request so a revocation applies at once.
@@ -124,13 +169,9 @@ class CallerMiddleware:
             result = await conn.execute(_KEY_BY_ID, {"key_id": key_id})
             return result.first()
 
-    def _client_ip(self, scope: Scope) -> str:
-        if self.settings.trust_forwarded_for:
-            forwarded = _header(scope, b"x-forwarded-for")
-            if forwarded:
-                return forwarded.split(",")[0].strip()
-        client = scope.get("client")
-        return client[0] if client else "unknown"
+
+def _failures_bucket(address: str) -> str:
+    return f"auth-failures:{address}"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.kernel.settings import ServiceSettings
+from services.gateway.client_address import parse_networks
+from services.kernel.settings import DEFAULT_PORTS, ServiceSettings
 
 SERVICE_NAME = "gateway"
-DEFAULT_PORT = 8000
+DEFAULT_PORT = DEFAULT_PORTS[SERVICE_NAME]
 
 
 class GatewaySettings(ServiceSettings):
@@ -24,8 +25,19 @@ class GatewaySettings(ServiceSettings):
     anonymous_rate_limit: int = 120
     # Default for new keys when the admin does not say.
     default_key_rate_limit: int = 600
-    # Honour X-Forwarded-For for the anonymous client IP only behind a trusted proxy.
-    trust_forwarded_for: bool = False
+    # Proxies (IPs or networks, JSON list) whose X-Forwarded-For names the client for rate
+    # limits, e.g. ["10.0.0.0/8"]; empty: the TCP peer is the client (client_address.py).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Failed authentications per minute per client address before further ones (and keys
+    # not seen before) are refused with 429 without asking the key store.
+    failed_auth_rate_limit: int = 30
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
+
     # Seconds the gateway waits for a service before answering 503.
     service_timeout_seconds: float = 10.0
     # … and for one bulk request (up to 1 000 upserts) before answering 503.

@@ -14,6 +14,7 @@ class InvalidApiKey(Unauthorized):
     """Bad, expired or revoked key: always 401, never a silent downgrade to anonymous."""
 
     def __init__(self, reason: str) -> None:
+        self.reason = reason
         super().__init__(
             f"{reason}. Send `Authorization: Bearer <key>` with a valid key, or no "
             "Authorization header to use the API anonymously.",

@@ -36,8 +36,21 @@ class RateLimiter:
 
     def hit(self, bucket_key: str, per_minute: int) -> Decision:
         """Take one token from the caller's bucket (capacity = the per-minute limit)."""
+        bucket = self._refilled(bucket_key, per_minute)
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return Decision(True, per_minute, int(bucket.tokens), 0)
+        return self._refusal(bucket, per_minute)
+
+    def peek(self, bucket_key: str, per_minute: int) -> Decision:
+        """Whether `hit` would allow the caller now, without taking a token."""
+        bucket = self._refilled(bucket_key, per_minute)
+        if bucket.tokens >= 1.0:
+            return Decision(True, per_minute, int(bucket.tokens), 0)
+        return self._refusal(bucket, per_minute)
+
+    def _refilled(self, bucket_key: str, per_minute: int) -> _Bucket:
         now = self._clock()
-        rate = per_minute / 60.0
         bucket = self._buckets.get(bucket_key)
         if bucket is None:
             bucket = _Bucket(tokens=float(per_minute), updated=now)
@@ -46,10 +59,13 @@ class RateLimiter:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(bucket_key)
+            rate = per_minute / 60.0
             bucket.tokens = min(float(per_minute), bucket.tokens + (now - bucket.updated) * rate)
             bucket.updated = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return Decision(True, per_minute, int(bucket.tokens), 0)
+        return bucket
+
+    @staticmethod
+    def _refusal(bucket: _Bucket, per_minute: int) -> Decision:
+        rate = per_minute / 60.0
         wait = math.ceil((1.0 - bucket.tokens) / rate) if rate > 0 else 60
         return Decision(False, per_minute, 0, max(1, wait))

@@ -53,6 +53,16 @@ class PlatformSettings(BaseSettings):
         return self
 
 
+# Where each component listens by default; `zhihui up` runs them all on one machine.
+DEFAULT_PORTS = {
+    "gateway": 8000,
+    "institutions": 8101,
+    "experts": 8102,
+    "outcomes": 8103,
+    "datasets": 8104,
+}
+
+
 class ServiceSettings(BaseSettings):
     """Per-service settings; each service subclasses this with its own env prefix and port."""
 
@@ -87,3 +97,16 @@ class ServiceSettings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.url or f"http://{self.host}:{self.port}"
+
+
+def peer_base_url(service_name: str) -> str:
+    """How a peer service is reached: its own `ZHIHUI_<SERVICE>_URL`, or `_HOST` and `_PORT`,
+    read the way the peer reads them, so a platform on other ports needs no extra settings."""
+
+    class Peer(ServiceSettings):
+        model_config = SettingsConfigDict(
+            env_prefix=f"ZHIHUI_{service_name.upper()}_", extra="ignore"
+        )
+        port: int = DEFAULT_PORTS[service_name]
+
+    return Peer().base_url

@@ -5,12 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.experts.config import ExpertsSettings
-from services.institutions.config import InstitutionsSettings
-from services.kernel.settings import ServiceSettings
+from services.kernel.settings import DEFAULT_PORTS, ServiceSettings, peer_base_url
 
 SERVICE_NAME = "outcomes"
-DEFAULT_PORT = 8103
+DEFAULT_PORT = DEFAULT_PORTS[SERVICE_NAME]
 
 
 class OutcomesSettings(ServiceSettings):
@@ -23,5 +21,5 @@ class OutcomesSettings(ServiceSettings):
     max_body_bytes: int = 8 * 1024 * 1024
     # Peers whose IDs outcomes refer to (authors[].expert_id, institution_ids).
     # By default wherever ZHIHUI_<PEER>_URL / _HOST / _PORT say the peer runs.
-    experts_url: str = Field(default_factory=lambda: ExpertsSettings().base_url)
-    institutions_url: str = Field(default_factory=lambda: InstitutionsSettings().base_url)
+    experts_url: str = Field(default_factory=lambda: peer_base_url("experts"))
+    institutions_url: str = Field(default_factory=lambda: peer_base_url("institutions"))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from services.cli.serving import SERVER_OPTIONS
 from tests.e2e.processes import free_port
 
 READ_SECONDS = 10
@@ -28,9 +29,8 @@ async def serving(app: object) -> AsyncIterator[int]:
         app,  # type: ignore[arg-type]
         host="127.0.0.1",
         port=port,
-        log_config=None,
-        access_log=False,
         lifespan="off",
+        **SERVER_OPTIONS,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
