@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI, Header, Query
 from fastapi.responses import JSONResponse
 
+from services.kernel.http import ServiceClient
 from tests.actors import SERVICE
 from tests.conftest import TEST_INTERNAL_TOKEN
 
@@ -95,3 +96,35 @@ def list_by_ids_stand_in(library: str, live_ids: Collection[str]) -> FastAPI:
         }
 
     return app
+
+
+def references_stand_in(counts: dict[str, int] | None = None) -> FastAPI:
+    """A referring service's `GET /internal/references/institutions/{id}` as every domain
+    service answers it; `counts` (ID → live referring records, default 0) may change later."""
+    app = FastAPI()
+    app.state.counts = counts if counts is not None else {}
+
+    @app.get("/internal/references/institutions/{record_id}")
+    async def count(
+        record_id: str, token: Annotated[str | None, Header(alias="X-Internal-Token")] = None
+    ) -> Any:
+        if token != TEST_INTERNAL_TOKEN:
+            return JSONResponse({"status": 401}, status_code=401)
+        return {"library": "stand-in", "count": app.state.counts.get(record_id, 0)}
+
+    return app
+
+
+def stand_in_referrers(app: FastAPI | None = None) -> dict[str, ServiceClient]:
+    """Clients of experts, outcomes and datasets for an institutions app under test, all
+    answered by `app` (a `references_stand_in`; a fresh one counting nothing by default)."""
+    app = app or references_stand_in()
+    return {
+        name: ServiceClient(
+            name,
+            f"http://{name}",
+            TEST_INTERNAL_TOKEN,
+            transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+        )
+        for name in ("experts", "outcomes", "datasets")
+    }

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from services.datasets.references import ReferenceChecker
 from services.datasets.service import DatasetService, RecordService
-from services.kernel.app import Session
+from services.kernel.session import Session
 
 
 def get_references(request: Request) -> ReferenceChecker:

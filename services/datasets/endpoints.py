@@ -30,6 +30,7 @@ from services.kernel.bulk import (
 )
 from services.kernel.concurrency import etag_for
 from services.kernel.errors import problem_responses
+from services.kernel.idempotency import IdempotencyKey
 from services.kernel.internal_auth import Actor, Admin, InternalCaller, Writer
 from services.kernel.pagination import (
     DEFAULT_PAGE_SIZE,
@@ -131,12 +132,16 @@ async def list_datasets(
     responses=problem_responses(400, 401, 403, 409, 413, 422),
 )
 async def create_dataset(
-    body: DatasetCreate, service: DatasetServiceDep, actor: Admin, response: Response
-) -> DatasetRead:
+    body: DatasetCreate,
+    service: DatasetServiceDep,
+    actor: Admin,
+    response: Response,
+    idempotency: IdempotencyKey,
+) -> Response:
     dataset = await service.create(body, actor)
     response.headers["Location"] = f"/datasets/{dataset.slug}"
     response.headers["ETag"] = etag_for(dataset.version)
-    return _dataset_read(dataset, 0)
+    return await idempotency.answer(_dataset_read(dataset, 0), response, status_code=201)
 
 
 @router.get(
@@ -237,11 +242,13 @@ async def create_record(
     service: RecordServiceDep,
     actor: Writer,
     response: Response,
-) -> RecordRead:
+    idempotency: IdempotencyKey,
+) -> Response:
     dataset, record = await service.create(slug, body, actor)
     response.headers["Location"] = f"/datasets/{dataset.slug}/records/{record.id}"
     response.headers["ETag"] = etag_for(record.version)
-    return _record_read(DatasetView.of(dataset), record, actor)
+    read = _record_read(DatasetView.of(dataset), record, actor)
+    return await idempotency.answer(read, response, status_code=201)
 
 
 @router.post(
@@ -254,10 +261,16 @@ async def create_record(
     responses=problem_responses(400, 401, 403, 404, 410, 413, 415, 503),
 )
 async def bulk_records(
-    slug: SlugPath, request: Request, service: RecordServiceDep, actor: Admin
-) -> BulkResponse:
+    slug: SlugPath,
+    request: Request,
+    service: RecordServiceDep,
+    actor: Admin,
+    response: Response,
+    idempotency: IdempotencyKey,
+) -> Response:
     lines = parse_lines(await read_body(request), RecordFields)
-    return await service.bulk_upsert(slug, lines, actor)
+    result = await service.bulk_upsert(slug, lines, actor)
+    return await idempotency.answer(result, response, status_code=200)
 
 
 @router.put(

@@ -8,8 +8,9 @@ from fastapi import FastAPI
 
 from services.datasets.config import DatasetsSettings
 from services.datasets.endpoints import router
-from services.datasets.models import DatasetChange
+from services.datasets.models import DatasetChange, DatasetIdempotency
 from services.datasets.references import ReferenceChecker
+from services.datasets.service import reference_counter
 from services.kernel.app import create_service_app
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
@@ -42,6 +43,8 @@ def create_app(
         platform=platform,
         routers=[router],
         change_model=DatasetChange,
+        idempotency_model=DatasetIdempotency,
+        references={"institutions": reference_counter("institutions")},
         database=database,
     )
     app.state.references = references

@@ -9,6 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
+from services.kernel.idempotency import IdempotencyMixin
 from services.kernel.records import RecordMixin, live_unique
 
 DATASET_ID_PREFIX = "dst"
@@ -41,8 +42,9 @@ class DatasetRecord(RecordMixin, Base):
     __tablename__ = "dataset_records"
     __table_args__ = (
         live_unique(
-            "uq_dataset_records_dataset_id_source_external_id_live",
+            "uq_dataset_records_import_key_live",
             "dataset_id",
+            "owner_org",
             "source",
             "external_id",
         ),
@@ -56,3 +58,7 @@ class DatasetRecord(RecordMixin, Base):
 class DatasetChange(ChangeMixin, Base):
     __tablename__ = "changes"
     feed_name: ClassVar[str] = "datasets"
+
+
+class DatasetIdempotency(IdempotencyMixin, Base):
+    """Answers of POSTs sent with an `Idempotency-Key` (kernel/idempotency.py)."""

@@ -13,6 +13,8 @@ from services.kernel.repository import Repository
 
 # "share" for record writes (many at once), "update" for definition changes (alone): a
 # definition never changes under a record write that validated against the old one.
+# A record's import key: its owning organisation's (source, external_id).
+ImportKey = tuple[str, str, str]
 Lock = Literal["share", "update"] | None
 
 
@@ -60,22 +62,23 @@ class RecordRepository(Repository[DatasetRecord]):
         )
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def live_by_source_keys(
-        self, dataset_id: str, keys: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], DatasetRecord]:
-        """The live records of a dataset with these `(source, external_id)` keys."""
-        by_source: dict[str, set[str]] = {}
-        for source, external_id in keys:
-            by_source.setdefault(source, set()).add(external_id)
-        found: dict[tuple[str, str], DatasetRecord] = {}
-        for source, external_ids in by_source.items():
+    async def live_by_import_keys(
+        self, dataset_id: str, keys: Sequence[ImportKey]
+    ) -> dict[ImportKey, DatasetRecord]:
+        """The live records of a dataset with these `(owner_org, source, external_id)` keys."""
+        by_space: dict[tuple[str, str], set[str]] = {}
+        for owner_org, source, external_id in keys:
+            by_space.setdefault((owner_org, source), set()).add(external_id)
+        found: dict[ImportKey, DatasetRecord] = {}
+        for (owner_org, source), external_ids in by_space.items():
             stmt = self._live().where(
                 DatasetRecord.dataset_id == dataset_id,
+                DatasetRecord.owner_org == owner_org,
                 DatasetRecord.source == source,
                 DatasetRecord.external_id.in_(sorted(external_ids)),
             )
             for record in (await self.session.execute(stmt)).scalars():
-                found[(source, record.external_id or "")] = record
+                found[(owner_org, source, record.external_id or "")] = record
         return found
 
     async def count_by_dataset(self, dataset_ids: Sequence[str]) -> dict[str, int]:

@@ -39,7 +39,7 @@ from services.datasets.models import (
     DatasetRecord,
 )
 from services.datasets.references import ReferenceChecker
-from services.datasets.repository import DatasetRepository, Lock, RecordRepository
+from services.datasets.repository import DatasetRepository, ImportKey, Lock, RecordRepository
 from services.datasets.schemas import (
     DATASET_WRITABLE_FIELDS,
     RECORD_WRITABLE_FIELDS,
@@ -52,6 +52,7 @@ from services.kernel.changefeed import record_change
 from services.kernel.concurrency import expected_version, raise_stale
 from services.kernel.db import utcnow
 from services.kernel.errors import Conflict, FieldError
+from services.kernel.fields import import_key
 from services.kernel.ids import new_id
 from services.kernel.internal_auth import Actor
 from services.kernel.merge_patch import patched
@@ -62,11 +63,15 @@ from services.kernel.ownership import (
     owner_for_update,
 )
 from services.kernel.records import changed_values
+from services.kernel.references import ReferenceCounter
 from services.kernel.service import LibraryService
 from services.kernel.visibility import can_see
 
 # Records an import looks up at once (also bounds the size of one IN list).
 UPSERT_BATCH = 500
+
+# Import keys already looked up in a request, with their live record (None: none yet).
+KnownRecords = dict[ImportKey, DatasetRecord | None]
 
 # Definition attributes that a record's values or its search document depend on.
 _RECORD_SHAPING = frozenset({"fields", "title_field", "visibility"})
@@ -355,14 +360,15 @@ class RecordService(LibraryService[DatasetRecord]):
     ) -> Counter[UpsertResult]:
         """Upsert `(source, external_id, fields)` items in the caller's transaction (imports).
 
-        Existing records are looked up a batch at a time, so a re-run is mostly reads.
+        Keys follow the rule of keys in URLs and bodies (one logical key, one record);
+        existing records are looked up a batch at a time, so a re-run is mostly reads.
         """
         dataset = await self.datasets.get(slug, actor, lock="share")
         view = DatasetView.of(dataset)
         counts: Counter[UpsertResult] = Counter()
         batch: list[tuple[str, str, RecordFields]] = []
-        for item in items:
-            batch.append(item)
+        for source, external_id, data in items:
+            batch.append((*import_key(source, external_id), data))
             if len(batch) == UPSERT_BATCH:
                 counts += await self._upsert_batch(dataset, view, batch, actor)
                 batch = []
@@ -388,20 +394,22 @@ class RecordService(LibraryService[DatasetRecord]):
         for library, ids in wanted.items():
             live |= ids - await self.references.missing(library, ids, actor)
         self.references = _ConfirmedReferences(self.references, live)
-        keys = [(line.source, line.external_id) for line in valid]
-        known: dict[tuple[str, str], DatasetRecord] = {}
+        keys = [_import_key(line.data, line.source, line.external_id, actor) for line in valid]
+        known: KnownRecords = {}
         for start in range(0, len(keys), UPSERT_BATCH):
-            known |= await self.repo.live_by_source_keys(
-                dataset.id, keys[start : start + UPSERT_BATCH]
-            )
+            known |= await self._looked_up(dataset.id, keys[start : start + UPSERT_BATCH])
 
         async def upsert(line: BulkLine) -> tuple[DatasetRecord, UpsertResult]:
-            key = (line.source, line.external_id)
-            record, result = await self._upsert(
-                dataset, view, key[0], key[1], line.data, actor, known=known
-            )
-            known[key] = record  # a key repeated later in the body
-            return record, result
+            assert line.source is not None and line.external_id is not None
+            try:
+                return await self._upsert(
+                    dataset, view, line.source, line.external_id, line.data, actor, known=known
+                )
+            except Conflict:
+                # Another request may have created the key meanwhile: `upsert_lines` sends the
+                # line again, and then it is looked up afresh.
+                known.pop(_import_key(line.data, line.source, line.external_id, actor), None)
+                raise
 
         return await upsert_lines(self.session, lines, upsert)
 
@@ -424,15 +432,15 @@ class RecordService(LibraryService[DatasetRecord]):
         batch: Sequence[tuple[str, str, RecordFields]],
         actor: Actor,
     ) -> Counter[UpsertResult]:
-        known = await self.repo.live_by_source_keys(
-            dataset.id, [(source, external_id) for source, external_id, _ in batch]
+        known = await self._looked_up(
+            dataset.id,
+            [_import_key(data, source, external_id, actor) for source, external_id, data in batch],
         )
         counts: Counter[UpsertResult] = Counter()
         for source, external_id, data in batch:
-            record, result = await self._upsert(
+            _record, result = await self._upsert(
                 dataset, view, source, external_id, data, actor, known=known
             )
-            known[(source, external_id)] = record  # a key repeated later in the batch
             counts[result] += 1
         return counts
 
@@ -445,23 +453,46 @@ class RecordService(LibraryService[DatasetRecord]):
         data: RecordFields,
         actor: Actor,
         *,
-        known: dict[tuple[str, str], DatasetRecord] | None = None,
+        known: KnownRecords | None = None,
     ) -> tuple[DatasetRecord, UpsertResult]:
-        """`known`: the live records of these keys, already looked up (absent = none)."""
+        """Create or replace the record keyed by `(owner, source, external_id)` in the dataset.
+
+        `known`: keys already looked up (None: no live record); the record written is added
+        to it, for a key repeated later in the same request.
+        """
         data = data.model_copy(update={"source": source, "external_id": external_id})
-        if known is not None:
-            existing = known.get((source, external_id))
-        else:
-            existing = await self.repo.get_live_by(
-                dataset_id=dataset.id, source=source, external_id=external_id
+        owner, _, _ = key = _import_key(data, source, external_id, actor)
+
+        async def find() -> DatasetRecord | None:
+            if known is not None and key in known:
+                return known[key]
+            return await self.repo.get_live_by(
+                dataset_id=dataset.id, owner_org=owner, source=source, external_id=external_id
             )
-        if existing is None:
-            record = await self._create(dataset, view, data, actor, looked_up=True)
-            return record, UpsertResult.CREATED
-        ensure_may_write(existing.owner_org, actor)
-        before = existing.version
-        record = await self._apply(view, existing, before, data, actor)
-        return record, UpsertResult.of_replace(before, record.version)
+
+        async def replace(existing: DatasetRecord) -> DatasetRecord:
+            ensure_may_write(existing.owner_org, actor)
+            return await self._apply(view, existing, existing.version, data, actor)
+
+        record, result = await self._create_or_replace(
+            {
+                "dataset_id": dataset.id,
+                "owner_org": owner,
+                "source": source,
+                "external_id": external_id,
+            },
+            lambda: self._create(dataset, view, data, actor, looked_up=True),
+            replace,
+            find=find,
+        )
+        if known is not None:
+            known[key] = record
+        return record, result
+
+    async def _looked_up(self, dataset_id: str, keys: Sequence[ImportKey]) -> KnownRecords:
+        """Each of `keys` with its live record, or None when it has none."""
+        found = await self.repo.live_by_import_keys(dataset_id, keys)
+        return {key: found.get(key) for key in keys}
 
     async def _create(
         self,
@@ -476,7 +507,9 @@ class RecordService(LibraryService[DatasetRecord]):
         owner_org = owner_for_create(data.owner_org, actor)
         values = await self._valid_values(data.values, view, actor)
         if not looked_up:
-            await self._check_unique(dataset.id, data.source, data.external_id, exclude_id=None)
+            await self._check_unique(
+                dataset.id, owner_org, data.source, data.external_id, exclude_id=None
+            )
         now = utcnow()
         record = DatasetRecord(
             id=new_id(RECORD_ID_PREFIX),
@@ -512,7 +545,7 @@ class RecordService(LibraryService[DatasetRecord]):
         if not changed:
             return record  # nothing to write: no new version, no change-feed entry
         await self._check_unique(
-            record.dataset_id, data.source, data.external_id, exclude_id=record.id
+            record.dataset_id, owner_org, data.source, data.external_id, exclude_id=record.id
         )
         stored = await self._store(record, expected, changed)
         await self._publish(stored, record_document(stored, stored.values, view))
@@ -545,6 +578,7 @@ class RecordService(LibraryService[DatasetRecord]):
     async def _check_unique(
         self,
         dataset_id: str,
+        owner_org: str,
         source: str | None,
         external_id: str | None,
         *,
@@ -553,7 +587,35 @@ class RecordService(LibraryService[DatasetRecord]):
         if not (source and external_id):
             return
         existing = await self.repo.get_live_by(
-            dataset_id=dataset_id, source=source, external_id=external_id
+            dataset_id=dataset_id, owner_org=owner_org, source=source, external_id=external_id
         )
         if existing is not None and existing.id != exclude_id:
             raise DuplicateExternalId(source, external_id, existing.id)
+
+
+def _import_key(data: RecordFields, source: str, external_id: str, actor: Actor) -> ImportKey:
+    """The key an upsert finds its record by: the owner it writes for, source, external_id."""
+    return owner_for_create(data.owner_org, actor), source, external_id
+
+
+def reference_counter(library: str) -> ReferenceCounter:
+    """Counts the live records, in any dataset, whose `ref:<library>` fields name a record."""
+
+    async def count(session: AsyncSession, record_id: str) -> int:
+        views: dict[str, DatasetView] = {}
+        datasets = DatasetRepository(session)
+
+        def refers(record: DatasetRecord) -> bool:
+            view = views.get(record.dataset_id)
+            return view is not None and any(
+                field.library == library and ref_id == record_id
+                for field, _index, ref_id in references(record.values, view.fields)
+            )
+
+        repo = RecordRepository(session)
+        candidates = await repo.live_mentioning(DatasetRecord.values, record_id)
+        for dataset in await datasets.list_by_ids(sorted({r.dataset_id for r in candidates})):
+            views[dataset.id] = DatasetView.of(dataset)
+        return sum(1 for record in candidates if refers(record))
+
+    return count

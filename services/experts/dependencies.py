@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.experts.service import ExpertService
-from services.kernel.app import Session
+from services.kernel.session import Session
 
 
 def get_expert_service(session: Session, request: Request) -> ExpertService:

@@ -6,7 +6,8 @@ from fastapi import FastAPI
 
 from services.experts.config import ExpertsSettings
 from services.experts.endpoints import router
-from services.experts.models import ExpertChange
+from services.experts.models import ExpertChange, ExpertIdempotency
+from services.experts.service import count_institution_references
 from services.kernel.app import create_service_app
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
@@ -34,6 +35,8 @@ def create_app(
         platform=platform,
         routers=[router],
         change_model=ExpertChange,
+        idempotency_model=ExpertIdempotency,
+        references={"institutions": count_institution_references},
         database=database,
     )
     app.state.institutions = client

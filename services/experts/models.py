@@ -9,6 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
+from services.kernel.idempotency import IdempotencyMixin
 from services.kernel.records import RecordMixin, live_unique
 
 ID_PREFIX = "exp"
@@ -23,7 +24,7 @@ class Expert(RecordMixin, Base):
     __tablename__ = "experts"
     __table_args__ = (
         live_unique("uq_experts_orcid_live", "orcid"),
-        live_unique("uq_experts_source_external_id_live", "source", "external_id"),
+        live_unique("uq_experts_import_key_live", "owner_org", "source", "external_id"),
     )
 
     name: Mapped[str] = mapped_column(String(200), index=True)
@@ -47,3 +48,7 @@ class Expert(RecordMixin, Base):
 class ExpertChange(ChangeMixin, Base):
     __tablename__ = "changes"
     feed_name: ClassVar[str] = "experts"
+
+
+class ExpertIdempotency(IdempotencyMixin, Base):
+    """Answers of POSTs sent with an `Idempotency-Key` (kernel/idempotency.py)."""

@@ -105,19 +105,23 @@ class ExpertService(LibraryService[Expert]):
     async def upsert(
         self, source: str, external_id: str, data: ExpertFields, actor: Actor
     ) -> tuple[Expert, UpsertResult]:
-        """Create or replace the record keyed by `(source, external_id)` (imports re-run safely)."""
+        """Create or replace the record keyed by `(owner, source, external_id)`; imports re-run
+        safely, and each organisation has its own key space."""
         values = data.model_copy(update={"source": source, "external_id": external_id}).model_dump(
             mode="json"
         )
         await self._check_institutions(values["affiliations"])
-        existing = await self.repo.get_live_by(source=source, external_id=external_id)
-        if existing is None:
-            values["owner_org"] = owner_for_create(values.get("owner_org"), actor)
-            return await self._add(values), UpsertResult.CREATED
-        ensure_may_write(existing.owner_org, actor)
-        before = existing.version
-        record = await self._apply(existing, before, values, actor)
-        return record, UpsertResult.of_replace(before, record.version)
+        owner = owner_for_create(values.get("owner_org"), actor)
+
+        async def replace(existing: Expert) -> Expert:
+            ensure_may_write(existing.owner_org, actor)
+            return await self._apply(existing, existing.version, dict(values), actor)
+
+        return await self._create_or_replace(
+            {"owner_org": owner, "source": source, "external_id": external_id},
+            lambda: self._add({**values, "owner_org": owner}),
+            replace,
+        )
 
     async def bulk_upsert(self, lines: Sequence[BulkLine], actor: Actor) -> BulkResponse:
         """`upsert` each valid line in its own savepoint; a refused line fails alone.
@@ -176,7 +180,9 @@ class ExpertService(LibraryService[Expert]):
                 raise DuplicateIdentifier("orcid", orcid, existing.id)
         if values.get("source") and values.get("external_id"):
             existing = await self.repo.get_live_by(
-                source=values["source"], external_id=values["external_id"]
+                owner_org=values["owner_org"],
+                source=values["source"],
+                external_id=values["external_id"],
             )
             if existing is not None and existing.id != exclude_id:
                 raise DuplicateIdentifier(
@@ -195,3 +201,14 @@ def _validated_affiliations(value: Any) -> list[dict[str, Any]]:
         return AFFILIATIONS.dump_python(AFFILIATIONS.validate_python(value), mode="json")
     except ValidationError as exc:
         raise validation_failed(exc, prefix=("body", "affiliations")) from exc
+
+
+async def count_institution_references(session: AsyncSession, institution_id: str) -> int:
+    """Live experts with an affiliation at the institution (asked before it is deleted)."""
+    candidates = await ExpertRepository(session).live_mentioning(
+        Expert.affiliations, institution_id
+    )
+    return sum(
+        any(a["institution_id"] == institution_id for a in expert.affiliations)
+        for expert in candidates
+    )

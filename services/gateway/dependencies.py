@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from services.gateway.proxy import Proxy
 from services.gateway.service import ApiKeyService
-from services.kernel.app import Session
+from services.kernel.session import Session
 
 
 async def get_proxy(request: Request) -> Proxy:

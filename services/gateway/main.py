@@ -27,6 +27,7 @@ from services.kernel.app import UnicodeJSONResponse
 from services.kernel.db import Database
 from services.kernel.errors import ServiceUnavailable, install_error_handlers, problem_response
 from services.kernel.http import ServiceClient
+from services.kernel.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER
 from services.kernel.middleware import RequestContextMiddleware, RequestSizeLimitMiddleware
 from services.kernel.settings import PlatformSettings
 from services.registry import service_clients
@@ -132,7 +133,13 @@ def create_app(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "If-Match",
+            "X-Request-ID",
+            IDEMPOTENCY_HEADER,
+        ],
         expose_headers=[
             "ETag",
             "Location",
@@ -141,6 +148,7 @@ def create_app(
             "X-RateLimit-Limit",
             "X-RateLimit-Remaining",
             "Zhihui-Upsert",
+            REPLAYED_HEADER,
         ],
         max_age=600,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -16,6 +17,7 @@ from fastapi import Response
 
 from services.kernel.errors import PROBLEM_MEDIA_TYPE, NotFound
 from services.kernel.http import ServiceClient
+from services.kernel.idempotency import IDEMPOTENCY_HEADER
 from services.kernel.internal_auth import Actor
 
 PUBLIC_PREFIX = "/api/v1"
@@ -27,6 +29,7 @@ _PASSED_HEADERS = (
     "zhihui-migrated",
     "retry-after",
     "content-location",
+    "idempotent-replayed",
 )
 
 RecordShaper = Callable[[Actor, dict[str, Any]], dict[str, Any] | None]
@@ -50,6 +53,7 @@ class Proxy:
         *,
         body: bytes | None = None,
         if_match: str | None = None,
+        idempotency_key: str | None = None,
         params: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         headers = {}
@@ -57,6 +61,8 @@ class Proxy:
             headers["Content-Type"] = "application/json"
         if if_match is not None:
             headers["If-Match"] = if_match
+        if idempotency_key is not None:
+            headers[IDEMPOTENCY_HEADER] = idempotency_key
         return await self.client(service).request(
             method, path, actor=actor, content=body, headers=headers, params=params
         )
@@ -64,6 +70,14 @@ class Proxy:
     async def aclose(self) -> None:
         for client in self.clients.values():
             await client.aclose()
+
+
+def encoded_segment(segment: str) -> str:
+    """One path segment for a service URL: percent-encoded, so an ID holding `/`, `?`, `#`
+    or only dots stays one segment (never a query string or a `..` step)."""
+    if segment in (".", ".."):
+        return segment.replace(".", "%2E")  # httpx would resolve a literal dot segment
+    return quote(segment, safe="")
 
 
 def public_path(service_path: str) -> str:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from services.institutions.service import InstitutionService
-from services.kernel.app import Session
+from services.kernel.session import Session
 
 
-def get_institution_service(session: Session) -> InstitutionService:
-    return InstitutionService(session)
+def get_institution_service(session: Session, request: Request) -> InstitutionService:
+    return InstitutionService(session, request.app.state.referrers)
 
 
 InstitutionServiceDep = Annotated[InstitutionService, Depends(get_institution_service)]

@@ -23,6 +23,7 @@ from services.kernel.bulk import (
 )
 from services.kernel.concurrency import IfMatch, etag_for
 from services.kernel.errors import problem_responses
+from services.kernel.idempotency import IdempotencyKey
 from services.kernel.internal_auth import Admin, InternalCaller, Writer
 from services.kernel.pagination import ListEnvelope, ListQuery
 from services.kernel.routes import (
@@ -75,11 +76,15 @@ async def list_institutions(
     responses=problem_responses(400, 401, 403, 409, 413, 422),
 )
 async def create_institution(
-    body: InstitutionCreate, service: InstitutionServiceDep, actor: Writer, response: Response
-) -> InstitutionRead:
+    body: InstitutionCreate,
+    service: InstitutionServiceDep,
+    actor: Writer,
+    response: Response,
+    idempotency: IdempotencyKey,
+) -> Response:
     record = await service.create(body, actor)
     response.headers["Location"] = f"/institutions/{record.id}"
-    return _read(record, response)
+    return await idempotency.answer(_read(record, response), response, status_code=201)
 
 
 @router.put(
@@ -111,10 +116,15 @@ async def upsert_institution(
     responses=problem_responses(400, 401, 403, 413, 415),
 )
 async def bulk_institutions(
-    request: Request, service: InstitutionServiceDep, actor: Admin
-) -> BulkResponse:
+    request: Request,
+    service: InstitutionServiceDep,
+    actor: Admin,
+    response: Response,
+    idempotency: IdempotencyKey,
+) -> Response:
     lines = parse_lines(await read_body(request), InstitutionFields)
-    return await service.bulk_upsert(lines, actor)
+    result = await service.bulk_upsert(lines, actor)
+    return await idempotency.answer(result, response, status_code=200)
 
 
 @router.get(

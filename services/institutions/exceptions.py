@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from services.kernel.errors import Conflict, FieldError, Gone, NotFound, ValidationFailed
 
 
@@ -31,6 +33,28 @@ class DuplicateIdentifier(Conflict):
         )
 
 
+# How the 409 of a refused delete names each kind of referring record.
+REFERRER_LABELS = {
+    "children": "child institution(s)",
+    "merged": "institution(s) merged into it",
+    "experts": "expert(s) affiliated with it",
+    "outcomes": "outcome(s) naming it",
+    "datasets": "special-database record(s) referring to it",
+}
+
+
 class HasDependents(Conflict):
-    def __init__(self, record_id: str, what: str) -> None:
-        super().__init__(f"Institution {record_id} still has {what}; move or delete them first.")
+    """Records still refer to the institution: deleting it would leave them dangling."""
+
+    def __init__(self, record_id: str, counts: Mapping[str, int]) -> None:
+        named = {kind: count for kind, count in counts.items() if count}
+        listing = ", ".join(f"{count} {REFERRER_LABELS[kind]}" for kind, count in named.items())
+        super().__init__(
+            f"Institution {record_id} is still referred to by {listing}. Point them at another "
+            "institution first, or keep this one and mark it merged (status 'merged' with "
+            "merged_into) or inactive.",
+            errors=[
+                FieldError(("references", kind), f"{count} {REFERRER_LABELS[kind]}", "referenced")
+                for kind, count in named.items()
+            ],
+        )

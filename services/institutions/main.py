@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import FastAPI
 
 from services.institutions.config import InstitutionsSettings
 from services.institutions.endpoints import router
-from services.institutions.models import InstitutionChange
+from services.institutions.models import InstitutionChange, InstitutionIdempotency
+from services.institutions.references import Referrers
 from services.kernel.app import create_service_app
 from services.kernel.db import Database
+from services.kernel.http import ServiceClient
+from services.kernel.peers import close_on_shutdown
 from services.kernel.settings import PlatformSettings
 
 
@@ -16,13 +21,35 @@ def create_app(
     settings: InstitutionsSettings | None = None,
     platform: PlatformSettings | None = None,
     database: Database | None = None,
+    referrers: Mapping[str, ServiceClient] | None = None,
 ) -> FastAPI:
-    return create_service_app(
+    """`referrers`: clients of the services whose records refer to institutions (experts,
+    outcomes, datasets); by default at the URLs the settings give."""
+    settings = settings or InstitutionsSettings()
+    platform = platform or PlatformSettings()
+    owns_clients = referrers is None
+    token = platform.internal_token.get_secret_value()
+    clients = (
+        referrers
+        if referrers is not None
+        else {
+            "experts": ServiceClient("experts", settings.experts_url, token),
+            "outcomes": ServiceClient("outcomes", settings.outcomes_url, token),
+            "datasets": ServiceClient("datasets", settings.datasets_url, token),
+        }
+    )
+    app = create_service_app(
         title="智汇中国 · institutions service (机构库)",
         description="Owns institution records; internal API behind the gateway.",
-        settings=settings or InstitutionsSettings(),
-        platform=platform or PlatformSettings(),
+        settings=settings,
+        platform=platform,
         routers=[router],
         change_model=InstitutionChange,
+        idempotency_model=InstitutionIdempotency,
         database=database,
     )
+    app.state.referrers = Referrers(clients)
+    if owns_clients:
+        # Clients passed in belong to the caller, who closes them.
+        close_on_shutdown(app, list(clients.values()))
+    return app

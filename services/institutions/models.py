@@ -9,6 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
+from services.kernel.idempotency import IdempotencyMixin
 from services.kernel.records import RecordMixin, live_unique
 
 ID_PREFIX = "ins"
@@ -24,7 +25,7 @@ class Institution(RecordMixin, Base):
     __table_args__ = (
         live_unique("uq_institutions_uscc_live", "uscc"),
         live_unique("uq_institutions_ror_id_live", "ror_id"),
-        live_unique("uq_institutions_source_external_id_live", "source", "external_id"),
+        live_unique("uq_institutions_import_key_live", "owner_org", "source", "external_id"),
     )
 
     name: Mapped[str] = mapped_column(String(200), index=True)
@@ -51,3 +52,7 @@ class Institution(RecordMixin, Base):
 class InstitutionChange(ChangeMixin, Base):
     __tablename__ = "changes"
     feed_name: ClassVar[str] = "institutions"
+
+
+class InstitutionIdempotency(IdempotencyMixin, Base):
+    """Answers of POSTs sent with an `Idempotency-Key` (kernel/idempotency.py)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from services.institutions.models import Institution
 from services.kernel.repository import Repository
@@ -15,14 +15,14 @@ class InstitutionRepository(Repository[Institution]):
         stmt = select(Institution.parent_id).where(Institution.id == record_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def count_dependents(self, record_id: str) -> int:
-        """Live institutions whose parent or merge successor is `record_id`."""
-        stmt = (
-            select(func.count())
-            .select_from(Institution)
-            .where(
-                Institution.deleted_at.is_(None),
-                or_(Institution.parent_id == record_id, Institution.merged_into == record_id),
+    async def count_dependents(self, record_id: str) -> tuple[int, int]:
+        """Live institutions below `record_id` in the hierarchy, and merged into it."""
+        counts = []
+        for column in (Institution.parent_id, Institution.merged_into):
+            stmt = (
+                select(func.count())
+                .select_from(Institution)
+                .where(Institution.deleted_at.is_(None), column == record_id)
             )
-        )
-        return int((await self.session.execute(stmt)).scalar_one())
+            counts.append(int((await self.session.execute(stmt)).scalar_one()))
+        return counts[0], counts[1]

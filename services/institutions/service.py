@@ -16,12 +16,14 @@ from services.institutions.exceptions import (
     InvalidReference,
 )
 from services.institutions.models import ENTITY, ID_PREFIX, Institution, InstitutionChange
+from services.institutions.references import Referrers
 from services.institutions.repository import InstitutionRepository
 from services.institutions.schemas import WRITABLE_FIELDS, InstitutionFields
 from services.kernel import identifiers
 from services.kernel.bulk import BulkLine, BulkResponse, upsert_lines
 from services.kernel.ids import new_id
 from services.kernel.internal_auth import Actor
+from services.kernel.locks import lock_for_transaction
 from services.kernel.lookup import ExternalId, RecordLookup
 from services.kernel.merge_patch import patched
 from services.kernel.ownership import (
@@ -36,6 +38,12 @@ from services.kernel.service import LibraryService
 # Deeper than any real hierarchy (ministry → university → school → department); also the
 # bound that stops a walk up a corrupted chain.
 MAX_HIERARCHY_DEPTH = 32
+# Writes that read the hierarchy or the merges to check them take this lock first
+# (kernel/locks.py): no loop, a live parent or successor, nothing left pointing at a deleted
+# institution, under concurrent writers.
+HIERARCHY_LOCK = "institutions-hierarchy"
+# Columns that link institutions to each other.
+LINKS = ("parent_id", "merged_into")
 
 LOOKUP = RecordLookup(
     schemes={
@@ -53,8 +61,9 @@ class InstitutionService(LibraryService[Institution]):
     entity = ENTITY
     repo: InstitutionRepository
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, referrers: Referrers) -> None:
         super().__init__(session, InstitutionRepository(session))
+        self.referrers = referrers
 
     def document(self, record: Institution) -> dict[str, Any]:
         return institution_document(record)
@@ -78,6 +87,8 @@ class InstitutionService(LibraryService[Institution]):
         values = data.model_dump(mode="json")
         values["owner_org"] = owner_for_create(values.get("owner_org"), actor)
         record_id = new_id(ID_PREFIX)
+        if any(values.get(link) for link in LINKS):
+            await lock_for_transaction(self.session, HIERARCHY_LOCK)
         await self._check_references(record_id, values)
         await self._check_unique(values, exclude_id=None)
         return await self._insert(record_id, values)
@@ -93,26 +104,36 @@ class InstitutionService(LibraryService[Institution]):
         return await self._apply(record, expected, values, actor)
 
     async def delete(self, ref: str, if_match: str | None, actor: Actor) -> None:
-        """Soft-delete: the row stays, the change feed gets a tombstone."""
+        """Soft-delete (the row stays, the change feed gets a tombstone), refused (409) while
+        institutions, experts, outcomes or special-database records still refer to it."""
         record = await self.get(ref)
         expected = self._may_change(record, if_match, actor)
-        dependents = await self.repo.count_dependents(record.id)
-        if dependents:
-            raise HasDependents(record.id, f"{dependents} child or merged institution(s)")
+        referring = await self.referrers.count(record.id)
+        await lock_for_transaction(self.session, HIERARCHY_LOCK)
+        children, merged = await self.repo.count_dependents(record.id)
+        referring = {"children": children, "merged": merged, **referring}
+        if any(referring.values()):
+            raise HasDependents(record.id, referring)
         await self._soft_delete(record, expected)
 
     async def upsert(
         self, source: str, external_id: str, data: InstitutionFields, actor: Actor
     ) -> tuple[Institution, UpsertResult]:
-        """Create or replace the record keyed by `(source, external_id)` (imports re-run safely)."""
+        """Create or replace the record keyed by `(owner, source, external_id)`; imports re-run
+        safely, and each organisation has its own key space."""
         data = data.model_copy(update={"source": source, "external_id": external_id})
-        existing = await self.repo.get_live_by(source=source, external_id=external_id)
-        if existing is None:
-            return await self.create(data, actor), UpsertResult.CREATED
-        ensure_may_write(existing.owner_org, actor)
-        before = existing.version
-        record = await self._apply(existing, before, data.model_dump(mode="json"), actor)
-        return record, UpsertResult.of_replace(before, record.version)
+        owner = owner_for_create(data.owner_org, actor)
+
+        async def replace(existing: Institution) -> Institution:
+            ensure_may_write(existing.owner_org, actor)
+            values = data.model_dump(mode="json")
+            return await self._apply(existing, existing.version, values, actor)
+
+        return await self._create_or_replace(
+            {"owner_org": owner, "source": source, "external_id": external_id},
+            lambda: self.create(data, actor),
+            replace,
+        )
 
     async def bulk_upsert(self, lines: Sequence[BulkLine], actor: Actor) -> BulkResponse:
         """`upsert` each valid line in its own savepoint; a refused line fails alone."""
@@ -131,6 +152,8 @@ class InstitutionService(LibraryService[Institution]):
         changed = changed_values(record, values)
         if not changed:
             return record  # nothing to write: no new version, no change-feed entry
+        if changed.keys() & set(LINKS):
+            await lock_for_transaction(self.session, HIERARCHY_LOCK)
         await self._check_references(record.id, values)
         await self._check_unique(values, exclude_id=record.id)
         return await self._save(record, expected, changed)
@@ -147,8 +170,17 @@ class InstitutionService(LibraryService[Institution]):
         if merged_into:
             if merged_into == record_id:
                 raise InvalidReference("merged_into", "an institution cannot merge into itself")
-            if not await self.repo.exists(merged_into):
+            successor = await self.repo.get(merged_into)
+            if successor is None:
                 raise InvalidReference("merged_into", f"no institution {merged_into!r}")
+            if successor.merged_into:
+                # Merging only into institutions that are not merged themselves keeps merges
+                # free of loops (A into B, then B into A) and every chain pointing at a live end.
+                raise InvalidReference(
+                    "merged_into",
+                    f"{merged_into} was itself merged into {successor.merged_into}; merge into "
+                    f"{successor.merged_into} instead",
+                )
 
     async def _refuse_cycle(self, record_id: str, parent_id: str) -> None:
         node: str | None = parent_id
@@ -175,7 +207,9 @@ class InstitutionService(LibraryService[Institution]):
                     raise DuplicateIdentifier(field, value, existing.id)
         if values.get("source") and values.get("external_id"):
             existing = await self.repo.get_live_by(
-                source=values["source"], external_id=values["external_id"]
+                owner_org=values["owner_org"],
+                source=values["source"],
+                external_id=values["external_id"],
             )
             if existing is not None and existing.id != exclude_id:
                 raise DuplicateIdentifier(

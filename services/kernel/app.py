@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kernel.changefeed import MAX_FEED_PAGE, ChangeMixin, ChangePage, read_changes
 from services.kernel.db import Database
+from services.kernel.deadline import DeadlineMiddleware
 from services.kernel.errors import ServiceUnavailable, install_error_handlers, problem_responses
+from services.kernel.idempotency import IdempotencyMixin, IdempotentReplay, send_replay
 from services.kernel.internal_auth import InternalCaller
 from services.kernel.middleware import RequestContextMiddleware, RequestSizeLimitMiddleware
+from services.kernel.references import ReferenceCounter, references_router
+from services.kernel.session import Session
 from services.kernel.settings import PlatformSettings, ServiceSettings
 
 logger = logging.getLogger("zhihui.app")
@@ -27,23 +30,6 @@ class UnicodeJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; commits when the route returns, rolls back if it raised."""
-    database: Database = request.app.state.database
-    async with database.sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-
-
-# scope="function": the commit happens before the response is sent, so a failed commit is
-# reported to the caller instead of being lost after a 200.
-Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def health_router() -> APIRouter:
@@ -99,10 +85,13 @@ def create_service_app(
     platform: PlatformSettings,
     routers: Sequence[APIRouter],
     change_model: type[ChangeMixin],
+    idempotency_model: type[IdempotencyMixin],
+    references: Mapping[str, ReferenceCounter] | None = None,
     database: Database | None = None,
     on_startup: Callable[[FastAPI], Any] | None = None,
 ) -> FastAPI:
-    """A domain service: internal-token API, problem+json errors, health and change feed."""
+    """A domain service: internal-token API, problem+json errors, health and change feed,
+    deadlines from the caller and `Idempotency-Key` on its POST routes."""
     owns_database = database is None
     db = database or Database(
         settings.resolved_database_url(platform),
@@ -128,7 +117,10 @@ def create_service_app(
     app.state.database = db
     app.state.settings = settings
     app.state.internal_token = platform.internal_token.get_secret_value()
+    app.state.idempotency_model = idempotency_model
     install_error_handlers(app)
+    app.add_exception_handler(IdempotentReplay, send_replay)
+    app.add_middleware(DeadlineMiddleware)
     app.add_middleware(
         RequestSizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
@@ -137,6 +129,8 @@ def create_service_app(
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router())
     app.include_router(changes_router(change_model))
+    if references:
+        app.include_router(references_router(settings.service_name, references))
     for router in routers:
         app.include_router(router)
     return app

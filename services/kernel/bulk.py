@@ -21,11 +21,11 @@ import orjson
 from fastapi import Request
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kernel.errors import (
     BadRequest,
+    Conflict,
     FieldError,
     PayloadTooLarge,
     ProblemError,
@@ -203,7 +203,7 @@ def _parse_line(number: int, raw: bytes, model: type[BaseModel]) -> BulkLine:
 
 # Failed lines per request after which the rest go one savepoint each (see upsert_lines).
 MAX_TOGETHER_FAILURES = 2
-_LINE_FAILURES = (ProblemError, PydanticValidationError, IntegrityError)
+_LINE_FAILURES = (ProblemError, PydanticValidationError)
 
 
 async def upsert_lines(
@@ -278,28 +278,28 @@ async def _upsert_together(
 async def _upsert_alone(
     session: AsyncSession, item: BulkLine, upsert: Upsert, answered: dict[int, LineResult]
 ) -> None:
-    """Upsert one line in its own savepoint; a refusal is recorded on the line."""
-    try:
-        async with session.begin_nested():
-            record, outcome = await upsert(item)
-        answered[item.line] = LineResult(
-            line=item.line, status=LineStatus(outcome.value), id=record.id
-        )
-    except ProblemError as problem:
-        if problem.status >= 500:
-            raise
-        item.reject(problem)
-    except PydanticValidationError as exc:
-        item.errors = field_errors_from_pydantic(exc.errors())
-    except IntegrityError:
-        item.errors = [
-            FieldError(
-                (),
-                "another record with the same unique identifier was written at the same "
-                "moment; send the line again",
-                "conflict",
+    """Upsert one line in its own savepoint; a refusal is recorded on the line. A line that
+    met a conflict (its key just written by a concurrent request) is sent once more: it then
+    finds the other's record and answers as a re-run would; a real duplicate stays a 409."""
+    for attempt in (1, 2):
+        try:
+            async with session.begin_nested():
+                record, outcome = await upsert(item)
+            answered[item.line] = LineResult(
+                line=item.line, status=LineStatus(outcome.value), id=record.id
             )
-        ]
+            return
+        except Conflict as conflict:
+            if attempt == 2:
+                item.reject(conflict)
+        except ProblemError as problem:
+            if problem.status >= 500:
+                raise
+            item.reject(problem)
+            return
+        except PydanticValidationError as exc:
+            item.errors = field_errors_from_pydantic(exc.errors())
+            return
 
 
 def _rejected(item: BulkLine) -> LineResult:

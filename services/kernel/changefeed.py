@@ -10,18 +10,18 @@ keeps the lock short. SQLite has one writer at a time, so the order holds there 
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import BigInteger, Integer, String, func, select, text
+from sqlalchemy import BigInteger, Integer, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.kernel.context import current_request_id
 from services.kernel.db import JSONType, UTCDateTime, utcnow
+from services.kernel.locks import lock_for_transaction
 
 ChangeOp = Literal["upsert", "delete"]
 MAX_FEED_PAGE = 1000
@@ -45,13 +45,6 @@ class ChangeMixin:
     request_id: Mapped[str | None] = mapped_column(String(128), default=None)
 
 
-def _lock_key(feed_name: str) -> int:
-    # A stable signed 32-bit key per feed. Advisory locks are per database, not per schema:
-    # `record_change` pairs it with the schema's hash, so platforms (or test runs) sharing a
-    # database in separate schemas never queue behind each other's writes.
-    return zlib.crc32(f"zhihui-feed:{feed_name}".encode()) - 2**31
-
-
 async def record_change(
     session: AsyncSession,
     model: type[ChangeMixin],
@@ -63,12 +56,7 @@ async def record_change(
     document: dict[str, Any] | None,
 ) -> int:
     """Append one change in the caller's transaction (call it as its last write); its seq."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
-            {"key": _lock_key(model.feed_name)},
-        )
+    await lock_for_transaction(session, f"feed:{model.feed_name}")
     change = model(  # type: ignore[call-arg]
         entity=entity,
         record_id=record_id,

@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from services.kernel.deadline import remaining_ms
+
 # Deterministic constraint names: migrations stay diffable and errors can name the field.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -27,6 +29,9 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# How long a SQLite writer without a deadline queues for the write lock.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -90,13 +95,15 @@ class Database:
             if not self.schema or not _SCHEMA_NAME.match(self.schema):
                 raise ValueError(f"invalid PostgreSQL schema name {self.schema!r}")
             # Every connection sees only this service's schema: tables are unqualified.
-            return create_async_engine(
+            engine = create_async_engine(
                 self.url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_pre_ping=True,
                 connect_args={"server_settings": {"search_path": self.schema}},
             )
+            event.listen(engine.sync_engine, "begin", _postgres_begin_within_deadline)
+            return engine
         path = make_url(self.url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -126,11 +133,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
-    # Take the write lock up front so concurrent writers queue (busy_timeout) in order.
+    # Take the write lock up front so concurrent writers queue (busy_timeout) in order, for
+    # no longer than the request's deadline allows (kernel/deadline.py).
+    wait_ms = remaining_ms()
+    conn.exec_driver_sql(
+        f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS if wait_ms is None else wait_ms}"
+    )
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _postgres_begin_within_deadline(conn: Any) -> None:
+    # A write with a deadline waits for locks, and runs each statement, no longer than the
+    # deadline allows; reads and deadline-free calls pay no extra round trip.
+    wait_ms = remaining_ms()
+    if wait_ms is not None:
+        conn.exec_driver_sql(
+            f"SELECT set_config('lock_timeout', '{wait_ms}ms', true), "
+            f"set_config('statement_timeout', '{wait_ms}ms', true)"
+        )

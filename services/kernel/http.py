@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from services.kernel.context import current_request_id
+from services.kernel.deadline import BUDGET_HEADER, budget_ms
 from services.kernel.errors import ServiceUnavailable
 from services.kernel.internal_auth import (
     ACTOR_KEY_HEADER,
@@ -83,11 +84,17 @@ class ServiceClient:
 
         `timeout_seconds` overrides the client's for a call known to take long (a bulk write).
         """
-        attempts = 1 + (self.read_retries if method.upper() in IDEMPOTENT else 0)
+        idempotent = method.upper() in IDEMPOTENT
+        attempts = 1 + (self.read_retries if idempotent else 0)
         merged = {**self.headers_for(actor), **(headers or {})}
         wait: Any = (
             httpx.USE_CLIENT_DEFAULT if timeout_seconds is None else httpx.Timeout(timeout_seconds)
         )
+        if not idempotent:
+            # The service must commit or give up before this client stops waiting.
+            waits = timeout_seconds if timeout_seconds is not None else self._client.timeout.read
+            if waits is not None:
+                merged[BUDGET_HEADER] = str(budget_ms(waits))
         for attempt in range(1, attempts + 1):
             try:
                 response = await self._client.request(
@@ -112,20 +119,25 @@ class ServiceClient:
                 if attempt < attempts:
                     await asyncio.sleep(0.05 * attempt)
                     continue
-                raise self.unavailable() from exc
+                raise self.unavailable(method) from exc
             if response.status_code >= 500 and response.status_code != 503:
                 if attempt < attempts:
                     continue
                 logger.error(
                     "%s answered %s for %s %s", self.name, response.status_code, method, path
                 )
-                raise self.unavailable()
+                raise self.unavailable(method)
             return response
         raise self.unavailable()  # pragma: no cover - loop always returns or raises
 
-    def unavailable(self) -> ServiceUnavailable:
+    def unavailable(self, method: str = "GET") -> ServiceUnavailable:
+        advice = (
+            " (send a POST again with the same Idempotency-Key: it is written at most once)"
+            if method.upper() == "POST"
+            else ""
+        )
         return ServiceUnavailable(
-            f"The {self.name} service is not answering; retry in a few seconds.",
+            f"The {self.name} service is not answering; retry in a few seconds{advice}.",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, Text, cast, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,11 +65,14 @@ class Repository(Generic[M]):
         try:
             result = await self.session.execute(stmt)
         except IntegrityError as exc:
-            raise Conflict(
-                "Another write with the same unique identifier landed at the same moment; "
-                "read the record again and retry."
-            ) from exc
+            raise UniqueRace() from exc
         return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def live_mentioning(self, column: Any, record_id: str) -> Sequence[M]:
+        """Live records whose JSON `column` holds `record_id` as a string (IDs are opaque,
+        so a record that refers to one holds it quoted); the caller checks where."""
+        stmt = self._live().where(cast(column, Text).contains(f'"{record_id}"', autoescape=True))
+        return (await self.session.execute(stmt)).scalars().all()
 
     async def list_by_ids(self, ids: Sequence[str]) -> Sequence[M]:
         """The live records among `ids`, in ID order."""
@@ -84,12 +87,22 @@ class Repository(Generic[M]):
         return (await self.session.execute(stmt)).scalars().all()
 
 
+class UniqueRace(Conflict):
+    """A unique index refused a write that the service's own check had let through: another
+    transaction wrote the same identifier at the same moment (PostgreSQL checks the index
+    when the other commits). The statement's savepoint must be rolled back; reading again
+    then sees the other write. Upserts do that and answer as a re-run would."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Another write with the same unique identifier landed at the same moment; "
+            "read the record again and retry."
+        )
+
+
 async def flush_or_conflict(session: AsyncSession) -> None:
     """Flush; a uniqueness race that slipped past the service's checks becomes a 409."""
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise Conflict(
-            "Another write with the same unique identifier landed at the same moment; "
-            "read the record again and retry."
-        ) from exc
+        raise UniqueRace() from exc

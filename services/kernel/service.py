@@ -9,6 +9,7 @@ step. Services flush, never commit: the request boundary does.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.kernel.changefeed import ChangeMixin, record_change
 from services.kernel.concurrency import expected_version, raise_stale
 from services.kernel.db import utcnow
+from services.kernel.errors import Conflict
 from services.kernel.internal_auth import Actor
-from services.kernel.ownership import ensure_may_write
+from services.kernel.ownership import UpsertResult, ensure_may_write
 from services.kernel.records import RecordMixin
 from services.kernel.repository import Repository
 
@@ -42,6 +44,39 @@ class LibraryService(Generic[M]):
         """The version the caller may change: 403 not theirs, 428 no If-Match, 412 stale."""
         ensure_may_write(record.owner_org, actor)
         return expected_version(if_match, record.version)
+
+    async def _create_or_replace(
+        self,
+        key: Mapping[str, Any],
+        create: Callable[[], Awaitable[M]],
+        replace: Callable[[M], Awaitable[M]],
+        *,
+        find: Callable[[], Awaitable[M | None]] | None = None,
+    ) -> tuple[M, UpsertResult]:
+        """Create the record keyed by `key` (its owner, source and external_id), or replace it.
+
+        Of concurrent upserts of one new key, one creates it and the others replace what it
+        wrote, as a re-run would (200, usually `unchanged`), instead of a 409: the create runs
+        in a savepoint, and a conflict rolls back to it and reads the key again. In a bulk
+        request each line already has the caller's savepoint, so the conflict goes up to
+        `upsert_lines`, which sends the line once more.
+        """
+        lookup = find or (lambda: self.repo.get_live_by(**key))
+        existing = await lookup()
+        if existing is None:
+            if self.session.in_nested_transaction():
+                return await create(), UpsertResult.CREATED
+            try:
+                async with self.session.begin_nested():
+                    return await create(), UpsertResult.CREATED
+            except Conflict:
+                # The key's check or its unique index saw the other writer's record.
+                existing = await self.repo.get_live_by(**key)
+                if existing is None:  # another identifier conflicts (a DOI, a USCC): a real 409
+                    raise
+        before = existing.version
+        record = await replace(existing)
+        return record, UpsertResult.of_replace(before, record.version)
 
     async def _insert(self, record_id: str, values: dict[str, Any]) -> M:
         """A new record at version 1, and its change-feed entry."""

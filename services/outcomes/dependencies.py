@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.kernel.app import Session
+from services.kernel.session import Session
 from services.outcomes.service import OutcomeService, Peers
 
 

@@ -15,6 +15,7 @@ from services.kernel.bulk import (
 )
 from services.kernel.concurrency import IfMatch, etag_for
 from services.kernel.errors import problem_responses
+from services.kernel.idempotency import IdempotencyKey
 from services.kernel.internal_auth import Admin, InternalCaller, Writer
 from services.kernel.pagination import ListEnvelope, ListQuery
 from services.kernel.routes import (
@@ -74,11 +75,15 @@ async def list_outcomes(
     responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
 )
 async def create_outcome(
-    body: OutcomeCreate, service: OutcomeServiceDep, actor: Writer, response: Response
-) -> OutcomeRead:
+    body: OutcomeCreate,
+    service: OutcomeServiceDep,
+    actor: Writer,
+    response: Response,
+    idempotency: IdempotencyKey,
+) -> Response:
     record = await service.create(body, actor)
     response.headers["Location"] = f"/outcomes/{record.id}"
-    return _read(record, response)
+    return await idempotency.answer(_read(record, response), response, status_code=201)
 
 
 @router.put(
@@ -111,9 +116,16 @@ async def upsert_outcome(
     openapi_extra=NDJSON_REQUEST_BODY,
     responses=problem_responses(400, 401, 403, 413, 415, 503),
 )
-async def bulk_outcomes(request: Request, service: OutcomeServiceDep, actor: Admin) -> BulkResponse:
+async def bulk_outcomes(
+    request: Request,
+    service: OutcomeServiceDep,
+    actor: Admin,
+    response: Response,
+    idempotency: IdempotencyKey,
+) -> Response:
     lines = parse_lines(await read_body(request), OutcomeFields)
-    return await service.bulk_upsert(lines, actor)
+    result = await service.bulk_upsert(lines, actor)
+    return await idempotency.answer(result, response, status_code=200)
 
 
 @router.get(

@@ -11,8 +11,8 @@ from services.kernel.peers import close_on_shutdown
 from services.kernel.settings import PlatformSettings
 from services.outcomes.config import OutcomesSettings
 from services.outcomes.endpoints import router
-from services.outcomes.models import OutcomeChange
-from services.outcomes.service import Peers
+from services.outcomes.models import OutcomeChange, OutcomeIdempotency
+from services.outcomes.service import Peers, count_institution_references
 
 
 def create_app(
@@ -42,6 +42,8 @@ def create_app(
         platform=platform,
         routers=[router],
         change_model=OutcomeChange,
+        idempotency_model=OutcomeIdempotency,
+        references={"institutions": count_institution_references},
         database=database,
     )
     app.state.peers = Peers(experts=experts, institutions=institutions)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
+from services.kernel.idempotency import IdempotencyMixin
 from services.kernel.records import RecordMixin, live_unique
 
 ID_PREFIX = "out"
@@ -24,7 +25,7 @@ class Outcome(RecordMixin, Base):
     __tablename__ = "outcomes"
     __table_args__ = (
         live_unique("uq_outcomes_doi_live", "doi"),
-        live_unique("uq_outcomes_source_external_id_live", "source", "external_id"),
+        live_unique("uq_outcomes_import_key_live", "owner_org", "source", "external_id"),
     )
 
     title: Mapped[str] = mapped_column(String(500))
@@ -54,3 +55,7 @@ class Outcome(RecordMixin, Base):
 class OutcomeChange(ChangeMixin, Base):
     __tablename__ = "changes"
     feed_name: ClassVar[str] = "outcomes"
+
+
+class OutcomeIdempotency(IdempotencyMixin, Base):
+    """Answers of POSTs sent with an `Idempotency-Key` (kernel/idempotency.py)."""

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kernel import identifiers
 from services.kernel.bulk import BulkLine, BulkResponse, upsert_lines
-from services.kernel.errors import Forbidden
 from services.kernel.http import ServiceClient
 from services.kernel.ids import new_id
 from services.kernel.internal_auth import Actor
@@ -120,23 +119,23 @@ class OutcomeService(LibraryService[Outcome]):
     async def upsert(
         self, source: str, external_id: str, data: OutcomeFields, actor: Actor
     ) -> tuple[Outcome, UpsertResult]:
-        """Create or replace the record keyed by `(source, external_id)` (imports re-run safely)."""
+        """Create or replace the record keyed by `(owner, source, external_id)`; imports re-run
+        safely. Each organisation has its own key space, so an upsert never meets (and never
+        reveals) another organisation's hidden record."""
         data = data.model_copy(update={"source": source, "external_id": external_id})
-        existing = await self.repo.get_live_by(source=source, external_id=external_id)
-        if existing is None:
-            # The key was looked up a moment ago: one SELECT per imported line fewer (a race
-            # is still caught by the unique index, as a conflict).
-            return await self.create(data, actor, key_free=True), UpsertResult.CREATED
-        if not can_see(actor, existing.visibility, existing.owner_org):
-            # Neither its ID nor its owner is named: the caller may not see the record.
-            raise Forbidden(
-                f"({source}, {external_id}) keys a record you may not change; "
-                "use another external_id."
-            )
-        ensure_may_write(existing.owner_org, actor)
-        before = existing.version
-        record = await self._apply(existing, before, data, actor)
-        return record, UpsertResult.of_replace(before, record.version)
+        owner = owner_for_create(data.owner_org, actor)
+
+        async def replace(existing: Outcome) -> Outcome:
+            ensure_may_write(existing.owner_org, actor)
+            return await self._apply(existing, existing.version, data, actor)
+
+        # The key was looked up a moment ago: one SELECT per imported line fewer (a race is
+        # still caught by the unique index).
+        return await self._create_or_replace(
+            {"owner_org": owner, "source": source, "external_id": external_id},
+            lambda: self.create(data, actor, key_free=True),
+            replace,
+        )
 
     async def bulk_upsert(self, lines: Sequence[BulkLine], actor: Actor) -> BulkResponse:
         """`upsert` each valid line in its own savepoint; a refused line fails alone.
@@ -222,8 +221,8 @@ class OutcomeService(LibraryService[Outcome]):
         if values.get("doi"):
             keys.append(("doi", values["doi"], {"doi": values["doi"]}))
         if values.get("source") and values.get("external_id") and not key_free:
-            pair = {"source": values["source"], "external_id": values["external_id"]}
-            keys.append(("external_id", f"{pair['source']}/{pair['external_id']}", pair))
+            key = {name: values[name] for name in ("owner_org", "source", "external_id")}
+            keys.append(("external_id", f"{key['source']}/{key['external_id']}", key))
         for field, shown, columns in keys:
             existing = await self.repo.get_live_by(**columns)
             if existing is not None and existing.id != exclude_id:
@@ -249,3 +248,10 @@ def _fields_of(record: Outcome) -> dict[str, Any]:
     if record.published_on is not None:
         fields["published_on"] = format_published(record.published_on, record.published_precision)
     return fields
+
+
+async def count_institution_references(session: AsyncSession, institution_id: str) -> int:
+    """Live outcomes that name the institution (asked before it is deleted)."""
+    repo = OutcomeRepository(session)
+    candidates = await repo.live_mentioning(Outcome.institution_ids, institution_id)
+    return sum(institution_id in outcome.institution_ids for outcome in candidates)

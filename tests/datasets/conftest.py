@@ -21,7 +21,7 @@ from services.kernel.http import ServiceClient
 from services.kernel.ids import new_id
 from services.registry import service_named
 from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
-from tests.helpers import list_by_ids_stand_in
+from tests.helpers import list_by_ids_stand_in, stand_in_referrers
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,9 @@ async def institutions_db(database_factory) -> Database:  # type: ignore[no-unty
 @pytest.fixture(scope="module")
 def institutions_app(institutions_db: Database, platform_settings) -> FastAPI:  # type: ignore[no-untyped-def]
     """The real institutions app the datasets service checks references against."""
-    return create_institutions_app(InstitutionsSettings(), platform_settings, institutions_db)
+    return create_institutions_app(
+        InstitutionsSettings(), platform_settings, institutions_db, stand_in_referrers()
+    )
 
 
 @pytest.fixture(scope="module")

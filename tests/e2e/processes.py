@@ -144,10 +144,15 @@ class RunningServices:
             stop(process)
 
 
-def start_services(data_dir: Path, names: Sequence[str] = DOMAIN_SERVICES) -> RunningServices:
-    """Migrate every component's database under `data_dir`, then serve `names`."""
+def start_services(
+    data_dir: Path, names: Sequence[str] = DOMAIN_SERVICES, **extra_env: str
+) -> RunningServices:
+    """Migrate every component's database (under `data_dir`, unless `extra_env` points them
+    elsewhere), then serve `names` on free ports."""
     ports = {name: free_port() for name in names}
-    env = clean_env(data_dir, **{f"ZHIHUI_{n.upper()}_PORT": str(p) for n, p in ports.items()})
+    env = clean_env(
+        data_dir, **{f"ZHIHUI_{n.upper()}_PORT": str(p) for n, p in ports.items()}, **extra_env
+    )
     zhihui("migrate", env=env)
     running = RunningServices(data_dir, ports, env)
     try:

@@ -71,6 +71,36 @@ def test_up_starts_all_services_serves_and_stops_cleanly(tmp_path: Path) -> None
         log = (tmp_path / "logs" / "institutions.log").read_text()
         assert created.headers["x-request-id"] in log  # JSON access log carries the request id
 
+        # Peers find each other on these ports too: a special database's `ref:institutions`
+        # is checked with this platform's institutions, which asks it back before a delete.
+        datasets = f"http://127.0.0.1:{ports['datasets']}"
+        definition = {
+            "slug": "member-societies",
+            "name": "学会名录",
+            "visibility": "public",
+            "title_field": "name",
+            "fields": [
+                {"name": "name", "label": "名称", "type": "text", "required": True},
+                {"name": "host", "label": "挂靠单位", "type": "ref:institutions"},
+            ],
+        }
+        defined = httpx.post(f"{datasets}/datasets", json=definition, headers=headers, timeout=10)
+        assert defined.status_code == 201, defined.text
+        record = httpx.post(
+            f"{datasets}/datasets/member-societies/records",
+            json={"values": {"name": "中国计算机学会", "host": created.json()["id"]}},
+            headers=headers,
+            timeout=10,
+        )
+        assert record.status_code == 201, record.text
+        refused = httpx.delete(
+            f"{base}/institutions/{created.json()['id']}",
+            headers={**headers, "If-Match": '"v1"'},
+            timeout=10,
+        )
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["errors"][0]["loc"] == ["references", "datasets"]
+
         # The public door: the sample data is there, listed through the gateway.
         assert any("sample data: 48 institutions, 24 experts, 40 outcomes" in ln for ln in output)
         gateway = f"http://127.0.0.1:{ports['gateway']}"

@@ -20,6 +20,7 @@ from services.kernel.db import Database
 from services.kernel.http import ServiceClient
 from services.registry import service_named
 from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
+from tests.helpers import stand_in_referrers
 
 # Nothing listens on the discard port: the institutions service is "down".
 UNREACHABLE_URL = "http://127.0.0.1:9"
@@ -33,7 +34,9 @@ async def experts_db(database_factory) -> Database:  # type: ignore[no-untyped-d
 @pytest.fixture(scope="module")
 async def institutions_app(database_factory, platform_settings) -> FastAPI:  # type: ignore[no-untyped-def]
     database = await database_factory(service_named("institutions"))
-    return create_institutions_app(InstitutionsSettings(), platform_settings, database)
+    return create_institutions_app(
+        InstitutionsSettings(), platform_settings, database, stand_in_referrers()
+    )
 
 
 @pytest.fixture(scope="module")

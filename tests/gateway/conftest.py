@@ -19,6 +19,7 @@ from services.gateway.search.components import SearchComponents
 from services.gateway.service import ApiKeyService
 from services.institutions.config import InstitutionsSettings
 from services.institutions.main import create_app as create_institutions
+from services.institutions.references import Referrers
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
 from services.outcomes.config import OutcomesSettings
@@ -55,10 +56,10 @@ def _client(name: str, app: object) -> ServiceClient:
 def service_clients(platform: Platform, platform_settings) -> dict[str, ServiceClient]:  # type: ignore[no-untyped-def]
     """Each service app on its own database, wired to its peers as in production."""
     databases = platform.services
-    institutions = _client(
-        "institutions",
-        create_institutions(InstitutionsSettings(), platform_settings, databases["institutions"]),
+    institutions_app = create_institutions(
+        InstitutionsSettings(), platform_settings, databases["institutions"], referrers={}
     )
+    institutions = _client("institutions", institutions_app)
     experts = _client(
         "experts",
         create_experts(
@@ -79,6 +80,10 @@ def service_clients(platform: Platform, platform_settings) -> dict[str, ServiceC
     datasets = _client(
         "datasets",
         create_datasets(DatasetsSettings(), platform_settings, databases["datasets"], peers),
+    )
+    # Institutions ask the others before a delete: wired once they exist, as in production.
+    institutions_app.state.referrers = Referrers(
+        {"experts": experts, "outcomes": outcomes, "datasets": datasets}
     )
     return {**peers, "datasets": datasets}
 
@@ -110,7 +115,9 @@ async def gateway(
     search: SearchComponents,
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_gateway(
-        GatewaySettings(anonymous_rate_limit=10_000, run_indexer=False),
+        GatewaySettings(
+            anonymous_rate_limit=10_000, failed_auth_rate_limit=10_000, run_indexer=False
+        ),
         platform_settings,
         platform.gateway_db,
         platform_clients,

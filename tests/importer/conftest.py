@@ -46,7 +46,9 @@ MODELS: dict[str, Any] = {
 @pytest.fixture(scope="module")
 def gateway_app(platform, platform_settings, platform_clients, search) -> FastAPI:  # type: ignore[no-untyped-def]  # noqa: F811
     return create_gateway(
-        GatewaySettings(anonymous_rate_limit=10_000, run_indexer=False),
+        GatewaySettings(
+            anonymous_rate_limit=10_000, failed_auth_rate_limit=10_000, run_indexer=False
+        ),
         platform_settings,
         platform.gateway_db,
         platform_clients,

@@ -37,6 +37,7 @@ from tests.gateway.conftest import (  # noqa: F401  (fixtures used by this packa
     platform_clients,
     search,
 )
+from tests.helpers import stand_in_referrers
 
 FEEDS = ("institutions", "experts", "outcomes", "datasets")
 WAIT_SECONDS = 30.0
@@ -115,7 +116,7 @@ def service_apps(platform: Platform, platform_settings) -> dict[str, Any]:  # ty
     dbs = platform.services
     return {
         "institutions": create_institutions(
-            InstitutionsSettings(), platform_settings, dbs["institutions"]
+            InstitutionsSettings(), platform_settings, dbs["institutions"], stand_in_referrers()
         ),
         "experts": create_experts(ExpertsSettings(), platform_settings, dbs["experts"]),
         "outcomes": create_outcomes(OutcomesSettings(), platform_settings, dbs["outcomes"]),

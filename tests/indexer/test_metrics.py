@@ -55,7 +55,9 @@ async def test_gateway_metrics_expose_lag_per_feed(
 ) -> None:
     sink = RecordingSink()
     app = create_gateway(
-        GatewaySettings(run_indexer=True, anonymous_rate_limit=10_000),
+        GatewaySettings(
+            run_indexer=True, anonymous_rate_limit=10_000, failed_auth_rate_limit=10_000
+        ),
         platform_settings,
         gateway_db,
         service_clients(platform, platform_settings),
@@ -123,7 +125,9 @@ async def test_gateway_without_an_indexer_reports_only_requests(
     search: SearchComponents,
 ) -> None:
     app = create_gateway(
-        GatewaySettings(anonymous_rate_limit=10_000, run_indexer=False),
+        GatewaySettings(
+            anonymous_rate_limit=10_000, failed_auth_rate_limit=10_000, run_indexer=False
+        ),
         platform_settings,
         platform.gateway_db,
         service_clients(platform, platform_settings),

@@ -380,11 +380,18 @@ async def test_upsert_creates_then_is_unchanged_then_updates(client: httpx.Async
     assert changed.json()["external_id"] == "4111010003"
 
 
-async def test_upsert_not_allowed_for_reader_or_foreign_editor(client: httpx.AsyncClient) -> None:
+async def test_each_organisation_upserts_in_its_own_key_space(client: httpx.AsyncClient) -> None:
     url = "/institutions/sources/society-x/1"
     created = await client.put(url, json={"name": unique_name()}, headers=EDITOR_CAST)
     assert created.status_code == 201
-    assert_problem(await client.put(url, json={"name": unique_name()}, headers=EDITOR_OTHER), 403)
+    # The same key from another organisation is that organisation's own record: no 403 that
+    # would reveal the first, and the first is untouched.
+    other = await client.put(url, json={"name": unique_name()}, headers=EDITOR_OTHER)
+    assert other.status_code == 201 and other.json()["owner_org"] == "csae"
+    assert other.json()["id"] != created.json()["id"]
+    assert (await read(client, created.json()["id"])).json() == created.json()
+    again = await client.put(url, json={"name": created.json()["name"]}, headers=EDITOR_CAST)
+    assert again.status_code == 200 and again.json()["id"] == created.json()["id"]
     assert_problem(await client.put(url, json={"name": unique_name()}, headers=READER), 403)
 
 

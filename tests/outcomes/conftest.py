@@ -21,7 +21,7 @@ from services.outcomes.config import OutcomesSettings
 from services.outcomes.main import create_app
 from services.registry import service_named
 from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
-from tests.helpers import list_by_ids_stand_in
+from tests.helpers import list_by_ids_stand_in, stand_in_referrers
 
 # The experts the stand-in knows; any other exp_… ID is unknown to it.
 KNOWN_EXPERTS = tuple(new_id("exp") for _ in range(6))
@@ -52,7 +52,9 @@ def experts_app() -> FastAPI:
 
 @pytest.fixture(scope="module")
 def institutions_app(institutions_db: Database, platform_settings: Any) -> FastAPI:
-    return create_institutions_app(InstitutionsSettings(), platform_settings, institutions_db)
+    return create_institutions_app(
+        InstitutionsSettings(), platform_settings, institutions_db, stand_in_referrers()
+    )
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 SUMMARY_PATH = Path(__file__).resolve().parents[2] / ".local" / "reliability" / "summary.json"
 
 # Printed in this order; categories not listed come after, alphabetically.
-CATEGORIES = ("fuzz", "hostile", "access", "faults", "load")
+CATEGORIES = ("fuzz", "hostile", "access", "integrity", "faults", "load")
 
 
 @dataclass

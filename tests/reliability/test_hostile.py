@@ -267,7 +267,9 @@ async def test_header_level_attacks_on_a_real_http_server(
     reliability: Any,
 ) -> None:
     app = create_gateway(
-        GatewaySettings(anonymous_rate_limit=10_000, run_indexer=False),
+        GatewaySettings(
+            anonymous_rate_limit=10_000, failed_auth_rate_limit=10_000, run_indexer=False
+        ),
         platform_settings,
         platform.gateway_db,
         platform_clients,

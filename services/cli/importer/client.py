@@ -16,6 +16,7 @@ import httpx
 import orjson
 
 from services.kernel.bulk import NDJSON_MEDIA_TYPE
+from services.kernel.idempotency import IDEMPOTENCY_HEADER
 
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0
@@ -74,14 +75,17 @@ class GatewayClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def bulk(self, path: str, body: bytes) -> dict[str, Any]:
-        """`POST /api/v1/{path}/bulk` with NDJSON lines: the per-line results and summary."""
-        response = await self._send(
-            "POST",
-            f"/api/v1/{path}/bulk",
-            content=body,
-            headers={"Content-Type": NDJSON_MEDIA_TYPE},
-        )
+    async def bulk(
+        self, path: str, body: bytes, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """`POST /api/v1/{path}/bulk` with NDJSON lines: the per-line results and summary.
+
+        Retries carry the same `idempotency_key`: a batch written before its answer was lost
+        answers as it did then, instead of as a re-run (`unchanged`)."""
+        headers = {"Content-Type": NDJSON_MEDIA_TYPE}
+        if idempotency_key is not None:
+            headers[IDEMPOTENCY_HEADER] = idempotency_key
+        response = await self._send("POST", f"/api/v1/{path}/bulk", content=body, headers=headers)
         return dict(orjson.loads(response.content))
 
     async def match(self, affiliation: str) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from services.cli.importer.validation import (
 )
 from services.datasets.schemas import FieldSpec
 from services.kernel.bulk import MAX_BULK_LINES
+from services.kernel.text import TextRefused, clean_key
 
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
@@ -187,7 +189,11 @@ class _Stop(Exception):
 
 
 def default_source(path: Path) -> str:
-    return path.stem.strip()[:64] or "import"
+    """The file's name as the source of its rows (cleaned as keys are)."""
+    try:
+        return clean_key(path.stem)[:64] or "import"
+    except TextRefused:
+        return "import"
 
 
 def default_rejects(files: list[Path]) -> Path:
@@ -335,6 +341,7 @@ class _Run:
         report.resumed_after = start
         counts: Counter[str] = Counter(entry.counts if entry else {})
         report.counts = counts
+        run = entry.run if entry and entry.run else uuid.uuid4().hex
         done_before = sum(1 for r in table.rows if r.number <= start)
         progress = Progress(
             table.path.name, len(table.rows), start=done_before, stream=self.stream,
@@ -352,13 +359,13 @@ class _Run:
 
         async def acknowledge(sent: list[_Entry]) -> None:
             nonlocal done
-            await self._flush(profile, sent, counts, chinese, label, rejects)
+            await self._flush(profile, sent, counts, chinese, label, rejects, run)
             done += len(sent)
             if not options.dry_run:
                 state.record(
                     name,
                     FileState(table.sha256, profile.library, report.source, sent[-1].row,
-                              False, dict(counts)),
+                              False, dict(counts), run),
                 )  # fmt: skip
             progress.update(done, self.report.records - records_before)
 
@@ -427,7 +434,7 @@ class _Run:
             state.record(
                 name,
                 FileState(table.sha256, profile.library, report.source,
-                          table.rows[-1].number if table.rows else 0, True, dict(counts)),
+                          table.rows[-1].number if table.rows else 0, True, dict(counts), run),
             )  # fmt: skip
 
     async def _row(
@@ -491,13 +498,14 @@ class _Run:
         chinese: bool,
         label: str,
         rejects: RejectsFile,
+        run: str,
     ) -> None:
         to_send = [e for e in batch if e.payload is not None]
         if to_send:
             if self.options.dry_run:
                 counts["valid"] += len(to_send)
             else:
-                results = await self._send(profile, to_send)
+                results = await self._send(profile, to_send, run)
                 self.report.records += len(results)
                 for item, result in zip(to_send, results, strict=True):
                     status = str(result.get("status"))
@@ -519,11 +527,13 @@ class _Run:
             (label, e.row, p.field, p.value, p.message) for e in rejected for p in e.problems
         )
 
-    async def _send(self, profile: Profile, items: list[_Entry]) -> list[dict[str, Any]]:
+    async def _send(self, profile: Profile, items: list[_Entry], run: str) -> list[dict[str, Any]]:
         """Per-line results in the order of `items`; a batch too large is split in two."""
         body = b"".join(orjson.dumps(e.payload) + b"\n" for e in items)
+        # The same batch of the same run (a retry, a resume) has the same key.
+        key = f"zhihui-import-{run}-{hashlib.sha256(body).hexdigest()[:32]}"
         try:
-            answer = await self.client.bulk(profile.path, body)
+            answer = await self.client.bulk(profile.path, body, idempotency_key=key)
         except BodyTooLarge:
             if len(items) == 1:
                 return [
@@ -536,7 +546,9 @@ class _Run:
                     }
                 ]  # fmt: skip
             half = len(items) // 2
-            return await self._send(profile, items[:half]) + await self._send(profile, items[half:])
+            return await self._send(profile, items[:half], run) + await self._send(
+                profile, items[half:], run
+            )
         results = sorted(answer.get("results", []), key=lambda r: r.get("line", 0))
         if len(results) != len(items):
             raise GatewayError(

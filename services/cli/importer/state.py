@@ -2,8 +2,10 @@
 
 A JSON file, replaced atomically after every acknowledged batch. A re-run of the same
 command continues after that row when the file's content hash, library and source are the
-same; rows of the batch in flight when it stopped are sent again, which is harmless because
-upserts are idempotent. A file imported to the end starts over on the next run.
+same; rows of the batch in flight when it stopped are sent again with the same
+Idempotency-Key, so if the gateway had written them the first answer comes back (and the
+counts stay right), and upserts are idempotent anyway. A file imported to the end starts over
+on the next run.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ class FileState:
     row: int = 0  # last row (as numbered in the file) whose fate is recorded
     complete: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    # This import of the file, across resumes: its batches' Idempotency-Keys start with it,
+    # so a batch sent again after a lost answer replays that answer (counts stay right).
+    run: str = ""
 
 
 class ImportState:

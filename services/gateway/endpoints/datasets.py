@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from services.datasets.schemas import DatasetCreate, DatasetPatch, DatasetRead
 from services.gateway.auth import AdminCaller, Caller
 from services.gateway.dependencies import ProxyDep
-from services.gateway.endpoints.records import IfMatch, service_path
+from services.gateway.endpoints.records import IdempotencyKeyHeader, IfMatch, service_path
 from services.gateway.proxy import relay, relay_record
 from services.kernel.errors import problem_responses
 from services.kernel.internal_auth import Actor
@@ -60,10 +60,19 @@ async def list_datasets(
     responses=problem_responses(400, 401, 403, 409, 413, 422, 429, 503),
 )
 async def create_dataset(
-    body: DatasetCreate, request: Request, proxy: ProxyDep, actor: AdminCaller
+    body: DatasetCreate,
+    request: Request,
+    proxy: ProxyDep,
+    actor: AdminCaller,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     upstream = await proxy.send(
-        SERVICE, "POST", service_path(request), actor, body=await request.body()
+        SERVICE,
+        "POST",
+        service_path(request),
+        actor,
+        body=await request.body(),
+        idempotency_key=idempotency_key,
     )
     return relay_record(upstream, request.url.path, actor, shape_dataset)
 

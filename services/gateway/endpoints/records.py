@@ -6,7 +6,6 @@ real body types, which are chosen at runtime.
 """
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Request, Response, status
 
@@ -14,7 +13,7 @@ from services.gateway.auth import AdminCaller, Caller, WriterCaller
 from services.gateway.dependencies import ProxyDep
 from services.gateway.endpoints.search import Params, SearchDep
 from services.gateway.libraries import Library
-from services.gateway.proxy import PUBLIC_PREFIX, relay, relay_record
+from services.gateway.proxy import PUBLIC_PREFIX, encoded_segment, relay, relay_record
 from services.gateway.search.fields import LIBRARY_SCHEMAS
 from services.gateway.search.model import LibrarySchema
 from services.kernel.app import UnicodeJSONResponse
@@ -25,6 +24,11 @@ from services.kernel.bulk import (
     BulkResponse,
 )
 from services.kernel.errors import NotFound, problem_responses
+from services.kernel.idempotency import (
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY_DESCRIPTION,
+    IDEMPOTENCY_KEY_PATTERN,
+)
 from services.kernel.internal_auth import Actor, Role
 from services.kernel.pagination import ListEnvelope
 from services.kernel.routes import upsert_responses
@@ -71,6 +75,14 @@ async def _search_schema(library: Library, request: Request, actor: Actor) -> Li
 IfMatch = Annotated[
     str | None, Header(description='ETag from your last GET of the record, e.g. `"v3"`.')
 ]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_HEADER,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description=IDEMPOTENCY_KEY_DESCRIPTION,
+    ),
+]
 
 
 def service_path(request: Request) -> str:
@@ -79,14 +91,11 @@ def service_path(request: Request) -> str:
     Segments are forwarded percent-encoded: an ID holding `?`, `#`, control characters or
     only dots stays one segment on the service, never a query string or a `..` step.
     """
-    segments = request.url.path.removeprefix(PUBLIC_PREFIX).split("/")
-    return "/".join(_encoded_segment(segment) for segment in segments)
-
-
-def _encoded_segment(segment: str) -> str:
-    if segment in (".", ".."):
-        return segment.replace(".", "%2E")  # httpx would resolve a literal dot segment
-    return quote(segment, safe="")
+    # The decoded path as the server read it: `request.url` re-parses it, and URL parsing
+    # drops tabs and newlines, so `x%09y` would reach the service as `xy`.
+    path: str = request.scope["path"]
+    segments = path.removeprefix(PUBLIC_PREFIX).split("/")
+    return "/".join(encoded_segment(segment) for segment in segments)
 
 
 def library_router(library: Library) -> APIRouter:
@@ -157,10 +166,19 @@ def library_router(library: Library) -> APIRouter:
         responses=problem_responses(400, 401, 403, *missing_parent, 409, 413, 422, 429, 503),
     )
     async def create_record(
-        body: CreateBody, request: Request, proxy: ProxyDep, actor: WriterCaller
+        body: CreateBody,
+        request: Request,
+        proxy: ProxyDep,
+        actor: WriterCaller,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response:
         upstream = await proxy.send(
-            service, "POST", service_path(request), actor, body=await request.body()
+            service,
+            "POST",
+            service_path(request),
+            actor,
+            body=await request.body(),
+            idempotency_key=idempotency_key,
         )
         return relay_record(upstream, request.url.path, actor, library.shape)
 
@@ -195,13 +213,21 @@ def library_router(library: Library) -> APIRouter:
         openapi_extra=NDJSON_REQUEST_BODY,
         responses=problem_responses(400, 401, 403, 404, 413, 415, 429, 503),
     )
-    async def bulk_upsert(request: Request, proxy: ProxyDep, actor: AdminCaller) -> Response:
+    async def bulk_upsert(
+        request: Request,
+        proxy: ProxyDep,
+        actor: AdminCaller,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response:
+        headers = {"Content-Type": request.headers.get("content-type") or NDJSON_MEDIA_TYPE}
+        if idempotency_key is not None:
+            headers[IDEMPOTENCY_HEADER] = idempotency_key
         upstream = await proxy.client(service).request(
             "POST",
             service_path(request),
             actor=actor,
             content=await request.body(),
-            headers={"Content-Type": request.headers.get("content-type") or NDJSON_MEDIA_TYPE},
+            headers=headers,
             timeout_seconds=request.app.state.settings.bulk_timeout_seconds,
         )
         return relay(upstream, request.url.path)

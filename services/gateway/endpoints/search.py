@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from services.gateway.auth import Caller
+from services.gateway.dependencies import ProxyDep
+from services.gateway.proxy import encoded_segment, relay
 from services.gateway.search.fields import LIBRARY_SCHEMAS
 from services.gateway.search.model import FilterClause, LibrarySchema
 from services.gateway.search.service import ListParams, SearchService
+from services.kernel.app import UnicodeJSONResponse
 from services.kernel.errors import BadRequest, FieldError, problem_responses
 from services.kernel.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
@@ -180,17 +184,26 @@ def related_route(owner: str, relation: str) -> None:
     @router.get(
         f"/{owner}/{{record_id}}/{relation}",
         summary=f"{LIBRARY_SCHEMAS[library].label} related to this record",
-        responses=SEARCH_ERRORS,
+        responses=problem_responses(400, 401, 404, 410, 429, 503),
         name=f"{owner}_{relation}",
     )
     async def related(
-        record_id: Annotated[str, Path(max_length=40)],
+        record_id: Annotated[str, Path(max_length=120)],
+        request: Request,
+        proxy: ProxyDep,
         search: SearchDep,
         actor: Caller,
         params: Params,
-    ) -> dict[str, Any]:
-        schema, clause = _related(library, field, record_id)
-        return await search.list(schema, params, actor, base_filters=(clause,))
+    ) -> Response:
+        # The owning record answers first: related records of an unknown or deleted one are
+        # its 404 or 410, as the record itself says (and `ror:…` names it too).
+        owner_record = await proxy.send(
+            owner, "GET", f"/{owner}/{encoded_segment(record_id)}", actor
+        )
+        if owner_record.status_code != 200:
+            return relay(owner_record, request.url.path)
+        schema, clause = _related(library, field, orjson.loads(owner_record.content)["id"])
+        return UnicodeJSONResponse(await search.list(schema, params, actor, base_filters=(clause,)))
 
 
 for _owner, _relation in RELATED:
