@@ -46,7 +46,9 @@ BULK_DESCRIPTION = (
     "line with `source`, `external_id` and the record's fields. Each line is an idempotent "
     "upsert keyed by `(source, external_id)` and is answered on its own "
     "(`created`, `updated`, `unchanged` or `rejected` with `errors`); a rejected line never "
-    "undoes the others. Blank lines are skipped; `line` counts every line of the body from 1."
+    "undoes the others. Blank lines are skipped; `line` counts every line of the body from 1. "
+    "Keys belong to each line's `owner_org` (the platform's by default). Send an "
+    "`Idempotency-Key` per batch: a batch sent again after a lost answer gets that answer."
 )
 
 # The request body as OpenAPI documents it (the route reads the raw body itself).

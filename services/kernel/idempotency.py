@@ -105,7 +105,7 @@ def _fingerprint(request: Request, body: bytes) -> str:
         canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
     except orjson.JSONDecodeError:
         canonical = body  # NDJSON and other bodies: compared byte for byte
-    digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
+    digest = hashlib.sha256(f"{request.method} {request.scope['path']}\n".encode())
     digest.update(canonical)
     return digest.hexdigest()
 

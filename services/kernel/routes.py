@@ -18,7 +18,10 @@ ExternalIdPath = Annotated[ExternalKey, Path(description="The record's ID in `so
 
 UPSERT_DESCRIPTION = (
     "Idempotent: sending the same body twice leaves one record and one version. "
-    "The `Zhihui-Upsert` header says `created`, `updated` or `unchanged`."
+    "The `Zhihui-Upsert` header says `created`, `updated` or `unchanged`. Keys belong to the "
+    "owning organisation (`owner_org`, the caller's by default): another organisation's "
+    "`(source, external_id)` is another record. Keys are cleaned as in bodies: `１７` and `17` "
+    "with a zero-width space are `17`."
 )
 
 

@@ -31,7 +31,7 @@ from services.kernel.idempotency import (
 )
 from services.kernel.internal_auth import Actor, Role
 from services.kernel.pagination import ListEnvelope
-from services.kernel.routes import upsert_responses
+from services.kernel.routes import UPSERT_DESCRIPTION, upsert_responses
 from services.kernel.visibility import can_see
 
 
@@ -186,8 +186,7 @@ def library_router(library: Library) -> APIRouter:
         "/sources/{source}/{external_id}",
         response_model=library.read_schema,
         summary=f"Create or replace by (source, external_id) ({library.label}); editor or admin",
-        description="Idempotent upsert for imports: the same body twice leaves one record and "
-        "one version. `Zhihui-Upsert` says `created`, `updated` or `unchanged`.",
+        description=UPSERT_DESCRIPTION,
         responses=upsert_responses(
             library.read_schema, 400, 401, 403, *missing_parent, 409, 413, 422, 429, 503
         ),
