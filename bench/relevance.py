@@ -56,6 +56,7 @@ from services.gateway.search.model import (
     TextQuery,
 )
 from services.gateway.search.query import RELEVANCE, parse_q
+from services.gateway.search.service import text_query
 from services.kernel.visibility import VisibilityScope
 
 DATA_FILE = (
@@ -458,7 +459,7 @@ def production_text(
 ) -> TextQuery | None:
     """The TextQuery the API builds for `q=raw` (or, for the gap analysis, a variant of it)."""
     if form == "production":
-        return parse_q(raw, analyzer.query_tokens, analyzer.phrase_tokens)
+        return text_query(analyzer, raw)
     words: dict[tuple[str, ...], str] = {}  # an unquoted word's tokens → the word
 
     def tokenize(word: str) -> list[str]:
