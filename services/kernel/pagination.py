@@ -27,6 +27,13 @@ class ListMeta(BaseModel):
         None, description="Pass as `cursor` for the next page; null at the end."
     )
     took_ms: int | None = Field(None, description="Server time spent, in milliseconds.")
+    matching: str | None = Field(
+        None,
+        description="With `q`: `all` when every token of every word was required; `most` when "
+        "a word of three or more tokens matched by all but one (exact and complete matches "
+        "rank first). Counts and facets follow the same rule.",
+        examples=["most"],
+    )
 
 
 class ListEnvelope(BaseModel, Generic[T]):

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.gateway.search.analysis import normalize
 from services.gateway.search.query import query_fingerprint
 from services.vocabularies.disciplines import disciplines
 from tests.helpers import assert_problem
@@ -88,6 +89,55 @@ async def test_chinese_word_finds_every_paper_with_it_and_only_matching_ones(
         # Segmented (into its two words, or bigrams): both halves occur in the text.
         text = " ".join(texts(by_id[hit]))
         assert word[:2] in text and word[2:] in text, (word, hit)
+
+
+async def test_a_long_word_matches_by_most_of_its_parts_and_says_so(
+    gateway: httpx.AsyncClient, corpus: Corpus
+) -> None:
+    """`遗传算法优化` is three parts: papers holding two of them match too, complete ones first,
+    and `meta.matching` says `most`; a word of two parts needs both (`all`)."""
+    admin = corpus.headers["admin"]
+    long_word = await gateway.get(OUTCOMES, params={"q": "遗传算法优化"}, headers=admin)
+    body = long_word.json()
+    assert body["meta"]["matching"] == "most"
+    found = {r["id"] for r in body["results"]}
+    complete = where(
+        corpus, lambda o: all(any(w in t for t in texts(o)) for w in ("遗传", "算法", "优化"))
+    )
+    partial = where(
+        corpus, lambda o: sum(any(w in t for t in texts(o)) for w in ("遗传", "算法", "优化")) == 2
+    )
+    assert complete and partial - complete, "the slice must hold both kinds (a real test)"
+    assert body["meta"]["count"] == len(complete | partial)
+    ranked = [r["id"] for r in body["results"]]
+    first_partial = next(i for i, rid in enumerate(ranked) if rid not in complete)
+    assert set(ranked[:first_partial]) <= complete and found <= complete | partial
+    short = await gateway.get(OUTCOMES, params={"q": "图像分割"}, headers=admin)
+    assert short.json()["meta"]["matching"] == "all"
+    listed = await gateway.get(OUTCOMES, headers=admin)
+    assert listed.json()["meta"]["matching"] is None
+
+
+async def test_a_paper_whose_keyword_is_the_query_ranks_first(
+    gateway: httpx.AsyncClient, corpus: Corpus
+) -> None:
+    tried = 0
+    for keyword in sorted({k for o in corpus.outcomes for k in o["keywords"]})[:40]:
+        # As the platform compares them: `Chirp-Z变换` and `chirp-z变换` are one keyword.
+        carriers = {
+            o["id"]
+            for o in corpus.outcomes
+            if normalize(keyword) in {normalize(k) for k in o["keywords"]}
+        }
+        response = await gateway.get(
+            OUTCOMES,
+            params={"q": keyword, "page_size": len(carriers)},
+            headers=corpus.headers["admin"],
+        )
+        assert response.status_code == 200, response.text
+        assert {r["id"] for r in response.json()["results"]} == carriers, keyword
+        tried += 1
+    assert tried == 40
 
 
 async def test_quoted_phrase_needs_the_words_adjacent(

@@ -169,13 +169,17 @@ _MAX_PREFIX_CHARS = 24
 
 Mode = Literal["search", "precise", "none"]
 # How a query becomes tokens (see Analyzer.query_tokens; the bench compares them):
+#   word_parts         precise-mode words; a word of one or two characters whole, a longer one
+#                      as the two-character words that tile it, else its bigrams (the default)
 #   word_bigrams       precise-mode words; a word of one or two characters whole, a longer one
-#                      as its bigrams (the default)
+#                      as its bigrams
 #   bigrams            the phrase stream: every bigram, also across word boundaries
 #   words+bigrams      precise-mode words plus every bigram
 #   words+oov_bigrams  precise-mode words, plus bigrams of words the dictionary doesn't know
 #   words              precise-mode words only
-QueryVariant = Literal["word_bigrams", "bigrams", "words+bigrams", "words+oov_bigrams", "words"]
+QueryVariant = Literal[
+    "word_parts", "word_bigrams", "bigrams", "words+bigrams", "words+oov_bigrams", "words"
+]
 
 logging.getLogger("jieba").setLevel(logging.WARNING)
 
@@ -215,7 +219,7 @@ class AnalyzerOptions:
     index_words: Mode = "search"
     # The CJK bigram stream; without it the index holds precise-mode words in reading order.
     index_bigrams: bool = True
-    query: QueryVariant = "word_bigrams"
+    query: QueryVariant = "word_parts"
     domain_dictionary: bool = True
     # jieba's HMM guesses unknown words from context, so a query and a document can disagree
     # on them; measured no better with it.
@@ -379,10 +383,11 @@ class Analyzer:
 
     def query_tokens(self, text: str) -> list[str]:
         """Tokens of a query, each once and all plain text (operators are gone)."""
-        # Default: jieba's precise-mode words, one or two characters whole, longer ones as their
-        # bigrams. Every token is then in the index of a document holding that word whatever
-        # the dictionary said when it was indexed, and bigrams straddling two words are not
-        # required (see the bench: dictionary drift, long queries).
+        # Default: jieba's precise-mode words, one or two characters whole, longer ones as the
+        # two-character words that tile them, else their bigrams. Every token is then in the
+        # index of a document holding that word whatever the dictionary said when it was
+        # indexed, and bigrams straddling two words are not required (see the bench:
+        # dictionary drift, long queries, bench/relevance_heldout.py).
         variant = self.options.query
         if variant == "bigrams":
             return _dedupe(self.phrase_tokens(text)) or _dedupe(self.words(text, "none"))
@@ -393,7 +398,9 @@ class Analyzer:
                     out.append(chunk)
                 continue
             words = [w for w in self._segment(chunk, "precise") if w not in self.options.stop_words]
-            if variant == "word_bigrams":
+            if variant == "word_parts":
+                out.extend(t for w in words for t in self._word_parts(w))
+            elif variant == "word_bigrams":
                 out.extend(t for w in words for t in ([w] if len(w) <= 2 else _bigrams(w)))
             elif variant == "words+bigrams":
                 out.extend(w for w in words if len(w) != 2)
@@ -404,6 +411,18 @@ class Analyzer:
                 out.extend(words)
         # A query of nothing but stop words still means something to whoever typed it.
         return _dedupe(out) or _dedupe(self.words(text, "none"))
+
+    def _word_parts(self, word: str) -> list[str]:
+        # A word of one or two characters is its own token. A longer one is its two-character
+        # words when they tile it (图像分割 → 图像 分割: not 像分, which would let 图像分析
+        # count as most of it), else its bigrams. Both kinds are in every index stream.
+        if len(word) <= 2:
+            return [word]
+        if len(word) % 2 == 0:
+            pieces = [word[i : i + 2] for i in range(0, len(word), 2)]
+            if all(self.is_word(piece) for piece in pieces):
+                return pieces
+        return _bigrams(word)
 
     def _with_oov_bigrams(self, words: list[str]) -> list[str]:
         # Words the dictionary doesn't know (runs of single characters) may be cut differently

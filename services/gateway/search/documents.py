@@ -9,7 +9,7 @@ that mention it (see sink.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -256,6 +256,7 @@ def outcome_document(
             **_common(source),
         },
         suggest=_suggest_keys([source["title"]]),
+        exact={"keywords": _exact(analyzer, source.get("keywords", []))},
         suggest_hint=" · ".join(str(x) for x in (source.get("type_label"), year) if x) or None,
     )
 
@@ -312,3 +313,8 @@ def _as_texts(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value if v is not None]
     return [str(value)]
+
+
+def _exact(analyzer: Analyzer, values: Sequence[str]) -> list[str]:
+    """Whole values as a query is compared with them (TextField.exact_boost)."""
+    return [v for v in dict.fromkeys(analyzer.normalize(value) for value in values) if v]

@@ -14,6 +14,11 @@ from services.institutions.schemas import STATUS_LABELS, TYPE_LABELS
 from services.kernel.visibility import VISIBILITY_LABELS
 from services.outcomes.schemas import TYPE_LABELS as OUTCOME_TYPE_LABELS
 
+# A tier rather than a weight: far above anything a query scores by its tokens and phrases
+# (hundreds at most), so a paper with the query as a keyword ranks before every paper without,
+# and among them by their scores (bench/relevance_heldout.py).
+KEYWORD_EXACT_BOOST = 10_000.0
+
 K, INT, D, B, N = (
     FieldKind.KEYWORD,
     FieldKind.INTEGER,
@@ -108,7 +113,8 @@ OUTCOMES = LibrarySchema(
     ),
     text_fields=(
         TextField("title", 4.0, "title"),
-        TextField("keywords", 3.0, "keywords"),
+        # A query that is one of a paper's keywords ranks it first (bench/relevance_heldout.py).
+        TextField("keywords", 3.0, "keywords", exact_boost=KEYWORD_EXACT_BOOST),
         TextField("authors", 2.0, "author_names"),
         TextField("abstract", 1.5, "abstract"),
         TextField("institutions", 1.0, "institution_names"),

@@ -43,6 +43,9 @@ class TextField:
     name: str
     boost: float = 1.0
     highlight: str | None = None
+    # > 0: a query (or one of its words) equal to a whole value of this field, as normalised,
+    # adds this much: a paper whose keyword is the query, an institution named exactly so.
+    exact_boost: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,8 @@ class IndexDocument:
     `source` is what the API returns (the change-feed document plus joined names); `tokens`
     holds the analysed text (space-joined, from analysis.py) per text field; `values` holds
     filter/facet/sort values per FilterField name (lists for multi-valued fields);
-    `suggest` holds autocomplete keys (normalised names, aliases, pinyin, initials).
+    `suggest` holds autocomplete keys (normalised names, aliases, pinyin, initials); `exact`
+    the whole values that rank a record first when the query equals one.
     """
 
     library: str
@@ -78,14 +82,30 @@ class IndexDocument:
     values: dict[str, list[Scalar]] = field(default_factory=dict)
     suggest: list[str] = field(default_factory=list)
     suggest_hint: str | None = None
+    # Whole values of the text fields with `exact_boost`, normalised (analysis.normalize).
+    exact: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Terms:
-    """One query word after analysis: all its tokens must match (a word may be 2+ tokens)."""
+    """One query word after analysis (a word may be 2+ tokens): `minimum` of its tokens must
+    match, all of them when 0; a phrase needs all, adjacent and in order."""
 
     tokens: tuple[str, ...]
     phrase: bool = False  # from "quoted text": tokens adjacent and in order, where supported
+    minimum: int = 0
+    # Weight of this alternative's score (Elasticsearch; FTS5 weighs a phrase by its own IDF).
+    boost: float = 1.0
+
+    @property
+    def needed(self) -> int:
+        """How many of the tokens must match."""
+        count = len(self.tokens)
+        return count if self.phrase or not self.minimum else min(self.minimum, count)
+
+    @property
+    def partial(self) -> bool:
+        return self.needed < len(self.tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +115,17 @@ class TextQuery:
     groups: tuple[tuple[Terms, ...], ...]
     excluded: tuple[Terms, ...] = ()
     raw: str = ""
+    # Normalised strings a whole field value may equal to rank first: the query, its words.
+    exact: tuple[str, ...] = ()
 
     @property
     def all_tokens(self) -> list[str]:
         return [t for g in self.groups for alt in g for t in alt.tokens]
+
+    @property
+    def partial(self) -> bool:
+        """Whether some word matches by a share of its tokens (`meta.matching`)."""
+        return any(alt.partial for g in self.groups for alt in g)
 
 
 @dataclass(frozen=True, slots=True)

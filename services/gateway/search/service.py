@@ -74,12 +74,7 @@ class SearchService:
         self.analyzer = analyzer
 
     def _text(self, q: str | None) -> TextQuery | None:
-        return parse_q(
-            q,
-            self.analyzer.query_tokens,
-            self.analyzer.phrase_tokens,
-            self.analyzer.options.stop_words,
-        )
+        return text_query(self.analyzer, q)
 
     def plan_list(
         self,
@@ -135,6 +130,7 @@ class SearchService:
                 "page_size": paging.size,
                 "next_cursor": self._next(paging, result.hits, plan.fingerprint),
                 "took_ms": round((time.perf_counter() - started) * 1000),
+                "matching": _matching(text),
             },
             "results": results,
             "facets": {
@@ -254,6 +250,7 @@ class SearchService:
                 "page_size": paging.size,
                 "next_cursor": self._next(paging, result.hits, fingerprint),
                 "took_ms": round((time.perf_counter() - started) * 1000),
+                "matching": _matching(text),
             },
             "results": results,
             "facets": {
@@ -321,7 +318,16 @@ class SearchService:
         "北京" choose nothing.
         """
         folded = normalize(affiliation).replace(" ", "")
-        tokens = self.analyzer.query_tokens(affiliation)
+        # Every bigram too, not only the query's words: 京大 is what tells 北京大学 from the
+        # other universities of 北京 in "Department of Physics, 北京大学, Beijing".
+        tokens = list(
+            dict.fromkeys(
+                [
+                    *self.analyzer.query_tokens(affiliation),
+                    *self.analyzer.phrase_tokens(affiliation),
+                ]
+            )
+        )
         if not folded or not tokens:
             return []
         text = TextQuery(groups=(tuple(Terms((t,)) for t in tokens[:64]),))
@@ -365,4 +371,22 @@ def _common_schema(schemas: Sequence[LibrarySchema]) -> LibrarySchema:
         label="全部",
         fields={n: first.fields[n] for n in sorted(names)},
         text_fields=(),
+    )
+
+
+def _matching(text: TextQuery | None) -> str | None:
+    """`meta.matching`: how the words of `q` matched (see ListMeta)."""
+    if text is None:
+        return None
+    return "most" if text.partial else "all"
+
+
+def text_query(analyzer: Analyzer, q: str | None) -> TextQuery | None:
+    """`q` as every search route (and the relevance bench) parses it with `analyzer`."""
+    return parse_q(
+        q,
+        analyzer.query_tokens,
+        analyzer.phrase_tokens,
+        analyzer.options.stop_words,
+        analyzer.normalize,
     )

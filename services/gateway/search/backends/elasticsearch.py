@@ -141,6 +141,8 @@ class _Library:
     kinds: dict[str, str]
     sortable: frozenset[str]
     default_sort: tuple[tuple[str, bool], ...]
+    # Text fields whose whole values a query may equal (`exact_<name>`), with the bonus.
+    exact_fields: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def from_schema(cls, schema: LibrarySchema) -> _Library:
@@ -152,6 +154,9 @@ class _Library:
             kinds={f.name: str(f.kind) for f in schema.fields.values()},
             sortable=frozenset(sortable),
             default_sort=tuple((name, bool(desc)) for name, desc in schema.default_sort),
+            exact_fields=tuple(
+                (t.name, float(t.exact_boost)) for t in schema.text_fields if t.exact_boost
+            ),
         )
 
     @classmethod
@@ -162,6 +167,7 @@ class _Library:
             kinds={str(k): str(v) for k, v in meta.get("kinds", {}).items()},
             sortable=frozenset(meta.get("sortable", [])),
             default_sort=tuple((str(n), bool(d)) for n, d in meta.get("default_sort", [])),
+            exact_fields=tuple((str(n), float(b)) for n, b in meta.get("exact_fields", [])),
         )
 
     def meta(self) -> dict[str, Any]:
@@ -172,6 +178,7 @@ class _Library:
             "kinds": dict(sorted(self.kinds.items())),
             "sortable": sorted(self.sortable),
             "default_sort": [list(s) for s in self.default_sort],
+            "exact_fields": [list(e) for e in self.exact_fields],
         }
 
 
@@ -320,6 +327,8 @@ class ElasticsearchBackend:
                 "analyzer": self._analyzer,
                 "similarity": "BM25",
             }
+        for name, _boost in library.exact_fields:
+            properties[f"exact_{name}"] = {"type": "keyword", "ignore_above": 1024}
         for name, kind in library.kinds.items():
             es_type = _ES_TYPES[FieldKind(kind)]
             field: dict[str, Any] = {"type": es_type}
@@ -583,6 +592,8 @@ class ElasticsearchBackend:
         }
         for name, tokens in document.tokens.items():
             body[f"tok_{name}"] = tokens
+        for name, values in document.exact.items():
+            body[f"exact_{name}"] = values
         for name, values in document.values.items():
             converted = [_es_value(v) for v in values if v is not None]
             body[f"v_{name}"] = converted
@@ -1076,12 +1087,17 @@ def _alternative_query(terms: Terms, library: _Library) -> dict[str, Any] | None
     if terms.phrase and len(tokens) > 1:
         phrase = " ".join(tokens)
         should = [
-            {"match_phrase": {f"tok_{name}": {"query": phrase, "boost": boost}}}
+            {"match_phrase": {f"tok_{name}": {"query": phrase, "boost": boost * terms.boost}}}
             for name, boost in library.text_fields
         ]
         return {"bool": {"should": should, "minimum_should_match": 1}}
     parts = [_token_query(token, library) for token in tokens]
-    return parts[0] if len(parts) == 1 else {"bool": {"must": parts}}
+    if len(parts) == 1:
+        return parts[0]
+    if terms.needed < len(parts):
+        # Each token scores in every field it is in; a word needs `needed` of its tokens.
+        return {"bool": {"should": parts, "minimum_should_match": terms.needed}}
+    return {"bool": {"must": parts}}
 
 
 def _text_query(text: TextQuery, library: _Library) -> dict[str, Any]:
@@ -1100,6 +1116,13 @@ def _text_query(text: TextQuery, library: _Library) -> dict[str, Any]:
     query: dict[str, Any] = {"filter": [{"term": {"library": library.name}}]}
     if must:
         query["must"] = must
+        if text.exact and library.exact_fields:
+            # Ranking only (the filter keeps `should` optional): a whole value equal to the
+            # query or one of its words adds the field's bonus once.
+            query["should"] = [
+                {"terms": {f"exact_{name}": list(text.exact), "boost": boost}}
+                for name, boost in library.exact_fields
+            ]
     if must_not:
         query["must_not"] = must_not
     return {"bool": query}

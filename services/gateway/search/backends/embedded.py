@@ -44,6 +44,7 @@ total and facets come from one snapshot.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sqlite3
 import threading
@@ -194,6 +195,11 @@ def _quoted(token: str) -> str:
     return '"' + _encode(token).replace('"', '""') + '"'
 
 
+# A word matched by a share of its tokens is an OR of every subset of that size; beyond this
+# many tokens (a very long word) all of them are asked for instead, to bound the expression.
+MAX_PARTIAL_TOKENS = 10
+
+
 def _alternative(terms: Terms) -> str | None:
     tokens = _split(terms.tokens)
     if not tokens:
@@ -202,6 +208,15 @@ def _alternative(terms: Terms) -> str | None:
         return _quoted(tokens[0])
     if terms.phrase:
         return '"' + " ".join(_encode(t) for t in tokens) + '"'
+    distinct = list(dict.fromkeys(tokens))
+    needed = min(terms.needed, len(distinct))
+    if needed < len(distinct) <= MAX_PARTIAL_TOKENS:
+        subsets = itertools.combinations(distinct, needed)
+        return "(" + " OR ".join(_all_of(subset) for subset in subsets) + ")"
+    return _all_of(distinct)
+
+
+def _all_of(tokens: Sequence[str]) -> str:
     return "(" + " AND ".join(_quoted(t) for t in tokens) + ")"
 
 
@@ -248,6 +263,8 @@ class _Library:
     fts: str | None  # table name, None when the library has no text fields (yet)
     weights: tuple[float, ...]
     default_sort: tuple[tuple[str, bool], ...]
+    # Text fields whose whole values a query may equal (stored in `vals` as `exact:<name>`).
+    exact_fields: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(slots=True)
@@ -298,6 +315,26 @@ def _filter(clause: FilterClause, lib: int) -> _Sql:
     return _Sql(sql, [lib, clause.field.name, *params])
 
 
+def _exact_bonus(library: _Library, text: TextQuery | None) -> _Sql | None:
+    """What a whole field value equal to the query (or one of its words) adds to the score."""
+    if text is None or not text.exact or not library.exact_fields:
+        return None
+    marks = ", ".join("?" * len(text.exact))
+    parts, params = [], []
+    for name, boost in library.exact_fields:
+        parts.append(
+            "(CASE WHEN EXISTS (SELECT 1 FROM vals AS x WHERE x.rid = d.rid AND x.field = ? "
+            f"AND x.value IN ({marks})) THEN ? ELSE 0 END)"
+        )
+        params.extend([exact_field(name), *text.exact, boost])
+    return _Sql(" + ".join(parts), params)
+
+
+def exact_field(name: str) -> str:
+    """The `vals` field of a text field's whole values (no declared field has a colon)."""
+    return f"exact:{name}"
+
+
 def _matching(
     libraries: Sequence[_Library], request: SearchRequest, *, scored: bool = True
 ) -> _Sql | None:
@@ -321,6 +358,10 @@ def _matching(
             if scored:
                 score = f"-bm25({fts}, {', '.join('?' * len(library.weights))})"
                 select_params.extend(library.weights)
+                bonus = _exact_bonus(library, request.text)
+                if bonus is not None:
+                    score = f"{score} + {bonus.text}"
+                    select_params.extend(bonus.params)
             select = (
                 f"SELECT d.rid AS rid, d.id AS id, ? AS library, {score} AS score"
                 f" FROM {fts} CROSS JOIN docs AS d ON d.rid = {fts}.rowid"
@@ -555,6 +596,7 @@ class EmbeddedBackend:
             lib, schema_json, columns_json = row
             schema = json.loads(schema_json) if schema_json else {}
             boosts = dict(schema.get("text_fields", []))
+            exact = tuple((str(n), float(b)) for n, b in schema.get("exact_fields", []))
             columns = json.loads(columns_json) if columns_json else []
             found.append(
                 _Library(
@@ -563,6 +605,7 @@ class EmbeddedBackend:
                     fts=f"fts_{lib}" if columns else None,
                     weights=tuple(float(boosts.get(c, 1.0)) for c in columns),
                     default_sort=tuple((f, bool(d)) for f, d in schema.get("default_sort", [])),
+                    exact_fields=exact,
                 )
             )
         return found
@@ -572,6 +615,7 @@ class EmbeddedBackend:
         stored = {
             "label": schema.label,
             "text_fields": [[f.name, f.boost] for f in schema.text_fields],
+            "exact_fields": [[f.name, f.exact_boost] for f in schema.text_fields if f.exact_boost],
             "default_sort": [list(s) for s in schema.default_sort],
             "fields": {name: str(f.kind) for name, f in schema.fields.items()},
         }
@@ -703,7 +747,11 @@ class EmbeddedBackend:
         )
         shared = (lib, document.visibility, document.owner_org)
         values = []
-        for name, items in document.values.items():
+        stored_values = {
+            **document.values,
+            **{exact_field(name): list(items) for name, items in document.exact.items()},
+        }
+        for name, items in stored_values.items():
             seen: set[Any] = set()
             for item in items if isinstance(items, list | tuple) else [items]:
                 if item is None:
