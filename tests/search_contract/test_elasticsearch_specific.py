@@ -304,6 +304,26 @@ async def test_unreachable_server_raises_index_unavailable() -> None:
         await dead.close()
 
 
+async def test_a_connection_closed_while_opening_is_an_outage_not_a_500() -> None:
+    """anyio raises AttributeError (getpeername of a closed socket) when Elasticsearch dies
+    as a connection opens; seen in the SIGKILL fault test. It must be a 503, like a refusal."""
+    backend = ElasticsearchBackend("http://127.0.0.1:9", request_timeout=2)
+
+    async def closed_while_opening() -> None:
+        raise AttributeError("'NoneType' object has no attribute 'getpeername'")
+
+    async def our_bug() -> None:
+        raise AttributeError("'Hit' object has no attribute 'nope'")
+
+    try:
+        with pytest.raises(IndexUnavailable):
+            await backend._call("search", closed_while_opening)
+        with pytest.raises(AttributeError):  # anything else is still a bug, not an outage
+            await backend._call("search", our_bug)
+    finally:
+        await backend.close()
+
+
 async def test_writes_to_a_missing_library_fail_without_creating_an_index(
     backend: ElasticsearchBackend, raw: AsyncElasticsearch
 ) -> None:

@@ -273,6 +273,14 @@ class ElasticsearchBackend:
         except TransportError as exc:  # connection refused, timeouts, TLS
             log.warning("elasticsearch %s failed: %s", what, type(exc).__name__)
             raise IndexUnavailable(f"Elasticsearch is unreachable ({what}); retry later") from None
+        except AttributeError as exc:
+            # A connection the server closes while it is being set up (Elasticsearch killed
+            # at that moment) makes anyio call getpeername() on a socket that is gone; the
+            # transport lets that AttributeError through. It is an outage, not our bug.
+            if "getpeername" not in str(exc):
+                raise
+            log.warning("elasticsearch %s failed: connection closed while opening", what)
+            raise IndexUnavailable(f"Elasticsearch is unreachable ({what}); retry later") from None
 
     async def _exists_alias(self, alias: str) -> bool:
         response = await self._call(
