@@ -215,3 +215,30 @@ def test_same_input_gives_the_same_tokens_in_threads_and_fresh_analyzers(
     assert all(result == expected for result in results)
     # Loading jieba prints nothing to stdout.
     assert capfd.readouterr().out == ""
+
+
+def test_short_forms_are_built_from_the_words_and_curated_ones_are_kept_for_their_owner(
+    analyzer: Analyzer,
+) -> None:
+    peking = analyzer.short_forms("北京大学")
+    assert peking.sure == ("北大",)
+    assert "哈工大" in analyzer.short_forms("哈尔滨工业大学").sure
+    engineering = analyzer.short_forms("哈尔滨工程大学")
+    assert "哈工程" in engineering.all and "哈工大" not in engineering.all  # 哈工大 is claimed
+    assert "南大" not in analyzer.short_forms("南开大学").all  # 南大 is 南京大学's
+    assert analyzer.short_forms("南京大学").sure == ("南大",)
+    assert analyzer.short_forms("四川大学").sure[0] == "川大"  # not built from its words
+    assert "人大" in analyzer.short_forms("中国人民大学").sure  # a leading 中国 may be dropped
+    # A form that is a word of its own elsewhere is only ever a loose one: 大理 is a city.
+    dalian = analyzer.short_forms("大连理工大学")
+    assert "大理" in dalian.loose and "大理" not in dalian.sure
+    # Only the name before a bracketed campus counts, and short names have none.
+    assert analyzer.short_forms("中国矿业大学(北京)").sure == ("中矿大", "矿大")
+    assert analyzer.short_forms("复旦").all == ()
+
+
+def test_neighbouring_single_characters_are_one_query_word(analyzer: Analyzer) -> None:
+    assert analyzer.query_tokens("川大") == ["川大"]  # its bigram is in every index stream
+    assert analyzer.query_tokens("两相流动") == ["两相", "流动"]
+    # A stop word between them breaks the run: 进与退 is not 进退.
+    assert "进退" not in analyzer.query_tokens("农业的进与退")

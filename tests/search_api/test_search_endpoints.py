@@ -140,6 +140,36 @@ async def test_a_paper_whose_keyword_is_the_query_ranks_first(
     assert tried == 40
 
 
+@pytest.mark.parametrize(
+    ("q", "first"),
+    [
+        ("北京大学", "北京大学"),  # named exactly: before 北京大学医学部
+        ("北大", "北京大学"),  # a short form built from its words
+        ("华北电力大学", "华北电力大学"),  # before its campus 华北电力大学(北京)
+        ("THU", "清华大学"),  # an acronym of the record
+        ("国立清华大学", "清华大学"),  # a former name
+        ("qinghuadaxue", "清华大学"),
+    ],
+)
+async def test_institutions_named_by_the_query_come_first(
+    gateway: httpx.AsyncClient, corpus: Corpus, q: str, first: str
+) -> None:
+    response = await gateway.get("/api/v1/institutions", params={"q": q, "page_size": 3})
+    names = [r["name"] for r in response.json()["results"]]
+    assert names and names[0] == first, (q, names)
+
+
+async def test_an_expert_named_by_the_query_comes_first(
+    gateway: httpx.AsyncClient, corpus: Corpus
+) -> None:
+    for expert in corpus.experts[:10]:
+        response = await gateway.get(
+            "/api/v1/experts", params={"q": expert["name"]}, headers=corpus.headers["admin"]
+        )
+        same_name = [r for r in response.json()["results"] if r["name"] == expert["name"]]
+        assert same_name and response.json()["results"][0]["name"] == expert["name"]
+
+
 async def test_quoted_phrase_needs_the_words_adjacent(
     gateway: httpx.AsyncClient, corpus: Corpus
 ) -> None:

@@ -19,6 +19,7 @@ import threading
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +40,7 @@ TOKEN_CHARS = "."
 
 DATA_DIR = Path(__file__).parent / "data"
 INSTITUTIONS_FILE = DATA_DIR / "institutions.txt"
+ABBREVIATIONS_FILE = DATA_DIR / "abbreviations.tsv"
 
 # Minimal on purpose: BM25 already discounts frequent words; these are the function words that
 # jieba emits as words of their own and that would otherwise count towards "most query words
@@ -207,6 +209,24 @@ def _bigrams(run: str) -> list[str]:
     return [run[i : i + 2] for i in range(len(run) - 1)]
 
 
+def _joined_singles(words: list[str], stop_words: frozenset[str]) -> list[str]:
+    # Characters jieba leaves on their own next to each other (川 大, 卒 中) are one word for
+    # the query: the index holds their bigram (川大), not necessarily each character alone.
+    # Stop words are dropped, and break a run (进 与 退 is not 进退).
+    out: list[str] = []
+    run = ""
+    for word in [*words, ""]:
+        if len(word) == 1 and word not in stop_words:
+            run += word
+            continue
+        if run:
+            out.append(run)
+            run = ""
+        if word and word not in stop_words:
+            out.append(word)
+    return out
+
+
 def _dedupe(tokens: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(tokens))
 
@@ -244,6 +264,35 @@ def vocabulary_terms() -> list[str]:
         if len(parts) > 1 and len(name) <= 8:
             terms.append(name)
     return terms
+
+
+@dataclass(frozen=True, slots=True)
+class ShortForms:
+    """An institution's short forms (Analyzer.short_forms)."""
+
+    sure: tuple[str, ...]
+    loose: tuple[str, ...]
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return self.sure + self.loose
+
+
+@cache
+def curated_abbreviations() -> dict[str, tuple[str, ...]]:
+    """Short forms that are not initials of words, by normalised full name (data file)."""
+    forms: dict[str, tuple[str, ...]] = {}
+    for line in ABBREVIATIONS_FILE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, short = line.partition("\t")
+            forms[normalize(name)] = tuple(normalize(f) for f in short.split(",") if f.strip())
+    return forms
+
+
+@cache
+def _claimed_abbreviations() -> dict[str, str]:
+    """Each curated short form and the one normalised full name it belongs to."""
+    return {form: name for name, forms in curated_abbreviations().items() for form in forms}
 
 
 class Analyzer:
@@ -399,7 +448,9 @@ class Analyzer:
                 continue
             words = [w for w in self._segment(chunk, "precise") if w not in self.options.stop_words]
             if variant == "word_parts":
-                out.extend(t for w in words for t in self._word_parts(w))
+                # Single characters are joined only where they stand side by side in the text.
+                runs = _joined_singles(self._segment(chunk, "precise"), self.options.stop_words)
+                out.extend(t for w in runs for t in self._word_parts(w))
             elif variant == "word_bigrams":
                 out.extend(t for w in words for t in ([w] if len(w) <= 2 else _bigrams(w)))
             elif variant == "words+bigrams":
@@ -492,6 +543,72 @@ class Analyzer:
             spans = self._tokenizer.tokenize(match.group(0), mode="search", HMM=self.options.hmm)
             starts.update(match.start() + start for _, start, _ in spans)
         return starts
+
+    def short_forms(self, name: str) -> ShortForms:
+        """The short forms Chinese users type for an institution.
+
+        `sure`: the curated forms of data/abbreviations.tsv (川大, 北航) and the initials of
+        all the name's words (北大, 哈工大, 北师大, and 人大 without a leading 中国): a query
+        equal to one ranks the institution as if named so. `loose`: other initials (北理,
+        哈工程 from 哈尔滨 工程 大学), matched as words only, since a shorter form is often
+        a word of its own (大理 from 大连理工 is a city). A curated form is never built for
+        another institution (南大 is 南京大学's, not 南开大学's). Only the Han name before a
+        bracketed campus counts.
+        """
+        full = normalize(name)
+        curated = list(curated_abbreviations().get(full, ()))
+        main = full.split("(")[0]
+        if not _HAN_RUN.fullmatch(main) or len(main) < 4:
+            return ShortForms(tuple(curated), ())
+        words = self._fewest_words(main)
+        sure: list[str] = []
+        loose: list[str] = []
+        for part in (words, words[1:] if words[0] == "中国" else []):
+            if len(part) < 2:
+                continue
+            initials = [w[0] for w in part]
+            sure.append("".join(initials))  # 哈工大, 北大, 人大
+            if len(part) >= 3:
+                loose.append("".join(initials[:2]))  # 北航, 上交, 华科
+                loose.append("".join(initials[:-1]))  # 哈工, 北邮
+                loose.append("".join(initials[:-2]) + part[-2])  # 哈工程, 北理工
+            if len(part) >= 4:
+                loose.append(initials[0] + initials[1] + initials[-1])  # 中科大, 北航大
+        claimed = _claimed_abbreviations()
+
+        def usable(form: str) -> bool:
+            owner = claimed.get(form, full)
+            return 2 <= len(form) < len(main) and form != main[: len(form)] and owner == full
+
+        sure = _dedupe([*curated, *filter(usable, sure)])
+        return ShortForms(
+            tuple(sure), tuple(f for f in _dedupe(loose) if usable(f) and f not in sure)
+        )
+
+    def _fewest_words(self, run: str) -> list[str]:
+        # The segmentation of `run` into words jieba knows (its search-mode pieces of two or
+        # more characters), with the fewest single characters, then the fewest words:
+        # 北京 航空 航天 大学, 华南 理工 大学.
+        self._ensure_ready()
+        pieces = {
+            w for w in self._tokenizer.cut_for_search(run, HMM=False) if 2 <= len(w) < len(run)
+        }
+
+        def cost(words: list[str]) -> tuple[int, int]:
+            return sum(len(w) == 1 for w in words), len(words)
+
+        best: list[list[str] | None] = [[]] + [None] * len(run)
+        for end in range(1, len(run) + 1):
+            for start in range(end):
+                before = best[start]
+                piece = run[start:end]
+                if before is None or (len(piece) > 1 and piece not in pieces):
+                    continue
+                candidate = [*before, piece]
+                current = best[end]
+                if current is None or cost(candidate) < cost(current):
+                    best[end] = candidate
+        return best[-1] or [run]
 
     def name_prefixes(self, name: str, *, person: bool = False) -> list[str]:
         """Autocomplete prefixes of the name, of its suffixes at word starts, pinyin, initials."""

@@ -127,6 +127,10 @@ def _common(source: Mapping[str, Any]) -> dict[str, list[Scalar]]:
 
 def institution_document(source: dict[str, Any], analyzer: Analyzer) -> IndexDocument:
     names = [source["name"], *source.get("aliases", []), *source.get("acronyms", [])]
+    # Short forms users type (北航, 川大, 哈工大): see Analyzer.short_forms.
+    forms = [analyzer.short_forms(name) for name in names[:2]]
+    sure = list(dict.fromkeys(f for found in forms for f in found.sure))
+    short = list(dict.fromkeys(f for found in forms for f in found.all))
     return IndexDocument(
         library="institutions",
         id=source["id"],
@@ -138,6 +142,7 @@ def institution_document(source: dict[str, Any], analyzer: Analyzer) -> IndexDoc
         tokens={
             "name": _name_tokens(analyzer, [source["name"]]),
             "aliases": _name_tokens(analyzer, names[1:]),
+            "short_forms": _short_form_tokens(analyzer, short),
             "name_en": _text_tokens(analyzer, source.get("name_en")),
             "description": _text_tokens(analyzer, source.get("description")),
         },
@@ -154,9 +159,10 @@ def institution_document(source: dict[str, Any], analyzer: Analyzer) -> IndexDoc
             "name": _sort_key(source["name"]),
             **_common(source),
         },
-        suggest=_suggest_keys(names),
+        suggest=_suggest_keys([*names, *short]),
         suggest_hint=" · ".join(x for x in (source.get("type_label"), source.get("province")) if x)
         or None,
+        exact={"name": _exact(analyzer, names), "short_forms": _exact(analyzer, sure)},
     )
 
 
@@ -201,6 +207,7 @@ def expert_document(
             **_common(source),
         },
         suggest=_suggest_keys([source["name"]], person=True),
+        exact={"name": _exact(analyzer, [source["name"]])},
         suggest_hint=primary.get("name") or (institution_names[0] if institution_names else None),
     )
 
@@ -318,3 +325,8 @@ def _as_texts(value: Any) -> list[str]:
 def _exact(analyzer: Analyzer, values: Sequence[str]) -> list[str]:
     """Whole values as a query is compared with them (TextField.exact_boost)."""
     return [v for v in dict.fromkeys(analyzer.normalize(value) for value in values) if v]
+
+
+def _short_form_tokens(analyzer: Analyzer, forms: Sequence[str]) -> str:
+    """A short form whole, and as a query splits it (北中医 → 北 中医), so it is found both ways."""
+    return " ".join(dict.fromkeys(t for f in forms for t in (f, *analyzer.query_tokens(f))))

@@ -18,6 +18,10 @@ from services.outcomes.schemas import TYPE_LABELS as OUTCOME_TYPE_LABELS
 # (hundreds at most), so a paper with the query as a keyword ranks before every paper without,
 # and among them by their scores (bench/relevance_heldout.py).
 KEYWORD_EXACT_BOOST = 10_000.0
+# The same tier for a record named exactly as the query (an institution, an expert), and
+# one below it for an institution whose sure short form the query is (北大 → 北京大学).
+EXACT_NAME_BOOST = 10_000.0
+SHORT_FORM_BOOST = 5_000.0
 
 K, INT, D, B, N = (
     FieldKind.KEYWORD,
@@ -59,8 +63,11 @@ INSTITUTIONS = LibrarySchema(
         CREATED,
     ),
     text_fields=(
-        TextField("name", 5.0, "name"),
+        # Named exactly (name, alias or acronym): first; 北航, 哈工大 are alias tokens.
+        TextField("name", 5.0, "name", exact_boost=EXACT_NAME_BOOST),
         TextField("aliases", 3.0, "aliases"),
+        # 北航, 哈工大: a sure short form ranks just below an exact name (Analyzer.short_forms).
+        TextField("short_forms", 6.0, exact_boost=SHORT_FORM_BOOST),
         TextField("name_en", 2.0, "name_en"),
         TextField("description", 1.0, "description"),
     ),
@@ -83,7 +90,7 @@ EXPERTS = LibrarySchema(
         CREATED,
     ),
     text_fields=(
-        TextField("name", 5.0, "name"),
+        TextField("name", 5.0, "name", exact_boost=EXACT_NAME_BOOST),
         TextField("institutions", 2.0, "institution_names"),
         TextField("areas", 2.0, "research_areas"),
         TextField("bio", 1.0, "bio"),
