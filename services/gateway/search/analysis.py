@@ -41,6 +41,7 @@ TOKEN_CHARS = "."
 DATA_DIR = Path(__file__).parent / "data"
 INSTITUTIONS_FILE = DATA_DIR / "institutions.txt"
 ABBREVIATIONS_FILE = DATA_DIR / "abbreviations.tsv"
+SYNONYMS_FILE = DATA_DIR / "synonyms.tsv"
 
 # Minimal on purpose: BM25 already discounts frequent words; these are the function words that
 # jieba emits as words of their own and that would otherwise count towards "most query words
@@ -287,6 +288,22 @@ def curated_abbreviations() -> dict[str, tuple[str, ...]]:
             name, _, short = line.partition("\t")
             forms[normalize(name)] = tuple(normalize(f) for f in short.split(",") if f.strip())
     return forms
+
+
+@cache
+def _synonym_table() -> dict[str, tuple[str, ...]]:
+    table: dict[str, tuple[str, ...]] = {}
+    for line in SYNONYMS_FILE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            group = [normalize(term) for term in line.split(",") if term.strip()]
+            for term in group:
+                table[term] = tuple(other for other in group if other != term)
+    return table
+
+
+def synonyms(word: str) -> tuple[str, ...]:
+    """The terms a query word stands for too (data/synonyms.tsv): AI → 人工智能."""
+    return _synonym_table().get(normalize(word), ())
 
 
 @cache

@@ -57,12 +57,14 @@ def parse_q(
     phrase_tokenize: Callable[[str], list[str]] | None = None,
     stop_words: frozenset[str] = frozenset(),
     normalize: Callable[[str], str] | None = None,
+    synonyms: Callable[[str], Sequence[str]] | None = None,
 ) -> TextQuery | None:
     """Words AND; `"a phrase"`; `-word` excludes; `a OR b`. Syntax characters become text.
 
     A word of several tokens matches by most of them (`tokens_needed`); a quoted phrase and an
     excluded word need all of theirs. With `normalize`, the query and each of its words are
-    also the strings a whole field value may equal (`TextQuery.exact`).
+    also the strings a whole field value may equal (`TextQuery.exact`). With `synonyms`, an
+    unquoted word also matches as each of its synonyms (AI as 人工智能), as an alternative.
 
     A quoted phrase is tokenised like the index (`phrase_tokenize`), so that its tokens are
     adjacent in indexed text. An unquoted word also matches as an exact string (an extra
@@ -78,6 +80,7 @@ def parse_q(
     stop_groups: set[int] = set()
     excluded: list[Terms] = []
     positive_words: list[str] = []
+    expanded_words: list[str] = []
     join_next = False
     for match in _Q_PARTS.finditer(raw):
         negative, phrase, word = match.group(1), match.group(2), match.group(3)
@@ -103,8 +106,14 @@ def parse_q(
             exact = tuple(phrase_tokenize(word or ""))
             if len(exact) > 1 and exact != tokens:
                 alternatives.append(Terms(exact, phrase=True, boost=EXACT_STRING_BOOST))
+        expansions = list(synonyms(word or "")) if synonyms is not None and not is_phrase else []
+        for other in expansions:
+            other_tokens = tuple(tokenize(other))
+            if other_tokens:
+                alternatives.append(Terms(other_tokens, minimum=tokens_needed(len(other_tokens))))
         if not negative:
             positive_words.append(phrase if is_phrase else word or "")
+            expanded_words.extend(expansions)
         if negative:
             excluded.append(replace(terms, minimum=0))  # excluded only when all of it is there
         elif join_next:
@@ -123,7 +132,8 @@ def parse_q(
     exact: tuple[str, ...] = ()
     if normalize is not None:
         whole = " ".join(positive_words) if len(positive_words) > 1 else ""
-        exact = tuple(e for e in dict.fromkeys(map(normalize, [whole, *positive_words])) if e)
+        candidates = [whole, *positive_words, *expanded_words]
+        exact = tuple(e for e in dict.fromkeys(map(normalize, candidates)) if e)
     return TextQuery(tuple(tuple(g) for g in groups), tuple(excluded), raw=raw, exact=exact)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from services.gateway.search.analysis import Analyzer, normalize
+from services.gateway.search.analysis import Analyzer, normalize, synonyms
 from services.gateway.search.backends.base import SearchBackend
 from services.gateway.search.backends.elasticsearch import SearchBackendError
 from services.gateway.search.fields import LIBRARY_SCHEMAS
@@ -389,4 +389,5 @@ def text_query(analyzer: Analyzer, q: str | None) -> TextQuery | None:
         analyzer.phrase_tokens,
         analyzer.options.stop_words,
         analyzer.normalize,
+        synonyms,
     )
