@@ -1,68 +1,37 @@
-"""The components this platform runs: their names, settings, tables and app factories."""
+"""The components this platform runs: every declared library's service, then the gateway.
+
+Derived from the declarations (kernel/library.py): each library's `main.py` names its
+settings, tables and app factory in `SERVICE`; nothing here lists libraries by hand.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
 
 import httpx
-from sqlalchemy import MetaData
 
-from services.datasets.config import DatasetsSettings
-from services.datasets.models import Base as DatasetsBase
-from services.experts.config import ExpertsSettings
-from services.experts.models import Base as ExpertsBase
 from services.gateway.config import GatewaySettings
 from services.gateway.models import Base as GatewayBase
-from services.institutions.config import InstitutionsSettings
-from services.institutions.models import Base as InstitutionsBase
+from services.kernel.component import ServiceSpec
 from services.kernel.http import ServiceClient
-from services.kernel.settings import PlatformSettings, ServiceSettings
-from services.outcomes.config import OutcomesSettings
-from services.outcomes.models import Base as OutcomesBase
+from services.kernel.library import LibraryDeclarationError, LibraryFacts, declared_libraries
+from services.kernel.settings import PlatformSettings
+
+__all__ = ["COMPONENTS", "GATEWAY", "SERVICES", "ServiceSpec", "service_clients", "service_named"]
 
 
-@dataclass(frozen=True, slots=True)
-class ServiceSpec:
-    name: str
-    label: str
-    settings: Callable[[], ServiceSettings]
-    metadata: MetaData
-    # For uvicorn's --factory: each service runs as its own process.
-    app_factory: str
+def _library_service(library: LibraryFacts) -> ServiceSpec:
+    module = importlib.import_module(f"services.{library.name}.main")
+    spec = getattr(module, "SERVICE", None)
+    if not isinstance(spec, ServiceSpec) or spec.name != library.name:
+        raise LibraryDeclarationError(
+            f"services/{library.name}/main.py must define "
+            f"SERVICE = ServiceSpec.of_library(LIBRARY, settings=…, metadata=…, create_app=…)"
+        )
+    return spec
 
 
-SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec(
-        name="institutions",
-        label="机构库",
-        settings=InstitutionsSettings,
-        metadata=InstitutionsBase.metadata,
-        app_factory="services.institutions.main:create_app",
-    ),
-    ServiceSpec(
-        name="experts",
-        label="专家库",
-        settings=ExpertsSettings,
-        metadata=ExpertsBase.metadata,
-        app_factory="services.experts.main:create_app",
-    ),
-    ServiceSpec(
-        name="outcomes",
-        label="成果库",
-        settings=OutcomesSettings,
-        metadata=OutcomesBase.metadata,
-        app_factory="services.outcomes.main:create_app",
-    ),
-    ServiceSpec(
-        name="datasets",
-        label="特色数据库",
-        settings=DatasetsSettings,
-        metadata=DatasetsBase.metadata,
-        app_factory="services.datasets.main:create_app",
-    ),
-)
-
+SERVICES: tuple[ServiceSpec, ...] = tuple(_library_service(f) for f in declared_libraries())
 
 # The gateway has a database of its own (API keys, indexer cursors) and starts last.
 GATEWAY = ServiceSpec(

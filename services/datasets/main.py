@@ -8,12 +8,15 @@ from fastapi import FastAPI
 
 from services.datasets.config import DatasetsSettings
 from services.datasets.endpoints import router
-from services.datasets.models import DatasetChange, DatasetIdempotency
+from services.datasets.library import LIBRARY
+from services.datasets.models import Base, DatasetChange, DatasetIdempotency
 from services.datasets.references import ReferenceChecker
 from services.datasets.service import reference_counter
 from services.kernel.app import create_service_app
+from services.kernel.component import ServiceSpec
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
+from services.kernel.library import record_libraries
 from services.kernel.peers import close_on_shutdown
 from services.kernel.settings import PlatformSettings
 
@@ -31,8 +34,8 @@ def create_app(
     if clients is None:
         token = platform.internal_token.get_secret_value()
         clients = {
-            library: ServiceClient(library, url, token)
-            for library, url in settings.library_urls().items()
+            library.name: ServiceClient(library.name, settings.peer_url(library.name), token)
+            for library in record_libraries()
         }
     references = ReferenceChecker(clients)
     app = create_service_app(
@@ -52,3 +55,9 @@ def create_app(
         # Clients passed in belong to the caller, who closes them.
         close_on_shutdown(app, list(clients.values()))
     return app
+
+
+# What `zhihui` runs for this library (services/registry.py finds it by the declaration).
+SERVICE = ServiceSpec.of_library(
+    LIBRARY, settings=DatasetsSettings, metadata=Base.metadata, create_app=create_app
+)

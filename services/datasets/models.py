@@ -7,14 +7,15 @@ from typing import Any, ClassVar
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.datasets.library import LIBRARY
 from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
 from services.kernel.idempotency import IdempotencyMixin
 from services.kernel.records import RecordMixin, live_unique
 
-DATASET_ID_PREFIX = "dst"
-RECORD_ID_PREFIX = "dsr"
-DATASET_ENTITY = "dataset"
+DATASET_ID_PREFIX = LIBRARY.id_prefix
+RECORD_ID_PREFIX = LIBRARY.other_prefixes[0]
+DATASET_ENTITY = LIBRARY.entity
 RECORD_ENTITY = "dataset_record"
 
 
@@ -57,7 +58,7 @@ class DatasetRecord(RecordMixin, Base):
 
 class DatasetChange(ChangeMixin, Base):
     __tablename__ = "changes"
-    feed_name: ClassVar[str] = "datasets"
+    feed_name: ClassVar[str] = LIBRARY.name
 
 
 class DatasetIdempotency(IdempotencyMixin, Base):

@@ -30,12 +30,13 @@ from services.kernel.fields import (
     check_import_key,
     clean_line,
 )
+from services.kernel.library import declared_libraries, record_libraries
 from services.kernel.merge_patch import MergePatch
 from services.kernel.visibility import VISIBILITY_LABELS as PLATFORM_VISIBILITY_LABELS
 from services.kernel.visibility import Visibility
 
 # Libraries a `ref:<library>` field may point at, and the ID prefix of their records.
-LIBRARIES: dict[str, str] = {"institutions": "ins", "experts": "exp", "outcomes": "out"}
+LIBRARIES: dict[str, str] = {library.name: library.id_prefix for library in record_libraries()}
 SCALAR_TYPES = ("text", "keyword", "integer", "number", "date", "boolean")
 REF_TYPES = tuple(f"ref:{library}" for library in LIBRARIES)
 FIELD_TYPES = (*SCALAR_TYPES, *REF_TYPES)
@@ -61,18 +62,14 @@ RESERVED_SLUGS = frozenset(
         "autocomplete",
         "bulk",
         "changes",
-        "datasets",
         "docs",
-        "experts",
         "healthz",
-        "institutions",
         "internal",
         "metrics",
         "new",
         "none",
         "null",
         "openapi",
-        "outcomes",
         "readyz",
         "records",
         "redoc",
@@ -80,6 +77,8 @@ RESERVED_SLUGS = frozenset(
         "sources",
         "stats",
         "undefined",
+        # Every library's name, so no dataset reads as one.
+        *(library.name for library in declared_libraries()),
     }
 )
 

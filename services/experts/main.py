@@ -6,9 +6,11 @@ from fastapi import FastAPI
 
 from services.experts.config import ExpertsSettings
 from services.experts.endpoints import router
-from services.experts.models import ExpertChange, ExpertIdempotency
+from services.experts.library import LIBRARY
+from services.experts.models import Base, ExpertChange, ExpertIdempotency
 from services.experts.service import count_institution_references
 from services.kernel.app import create_service_app
+from services.kernel.component import ServiceSpec
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
 from services.kernel.peers import close_on_shutdown
@@ -25,7 +27,9 @@ def create_app(
     platform = platform or PlatformSettings()
     owns_client = institutions is None
     client = institutions or ServiceClient(
-        "institutions", settings.institutions_url, platform.internal_token.get_secret_value()
+        "institutions",
+        settings.peer_url("institutions"),
+        platform.internal_token.get_secret_value(),
     )
     app = create_service_app(
         title="智汇中国 · experts service (专家库)",
@@ -44,3 +48,9 @@ def create_app(
         # A client passed in belongs to the caller, who closes it.
         close_on_shutdown(app, [client])
     return app
+
+
+# What `zhihui` runs for this library (services/registry.py finds it by the declaration).
+SERVICE = ServiceSpec.of_library(
+    LIBRARY, settings=ExpertsSettings, metadata=Base.metadata, create_app=create_app
+)

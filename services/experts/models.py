@@ -7,13 +7,14 @@ from typing import Any, ClassVar
 from sqlalchemy import String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.experts.library import LIBRARY
 from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
 from services.kernel.idempotency import IdempotencyMixin
 from services.kernel.records import RecordMixin, live_unique
 
-ID_PREFIX = "exp"
-ENTITY = "expert"
+ID_PREFIX = LIBRARY.id_prefix
+ENTITY = LIBRARY.entity
 
 
 class Base(DeclarativeBase):
@@ -47,7 +48,7 @@ class Expert(RecordMixin, Base):
 
 class ExpertChange(ChangeMixin, Base):
     __tablename__ = "changes"
-    feed_name: ClassVar[str] = "experts"
+    feed_name: ClassVar[str] = LIBRARY.name
 
 
 class ExpertIdempotency(IdempotencyMixin, Base):

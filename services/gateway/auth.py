@@ -34,7 +34,8 @@ from services.kernel.internal_auth import Actor, Role
 
 logger = logging.getLogger("zhihui.gateway.auth")
 
-PUBLIC_PREFIX = "/api/"
+# Every API version is behind the key check (the public routes live at proxy.PUBLIC_PREFIX).
+API_ROOT = "/api/"
 _KEYS = ApiKey.__table__
 _KEY_BY_ID = select(_KEYS).where(_KEYS.c.id == bindparam("key_id"))
 
@@ -63,7 +64,7 @@ class CallerMiddleware:
         self.refused: OrderedDict[str, str] = OrderedDict()  # token hash -> reason
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PUBLIC_PREFIX):
+        if scope["type"] != "http" or not scope["path"].startswith(API_ROOT):
             await self.app(scope, receive, send)
             return
         try:

@@ -6,10 +6,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.gateway.client_address import parse_networks
-from services.kernel.settings import DEFAULT_PORTS, ServiceSettings
+from services.kernel.settings import ServiceSettings
 
 SERVICE_NAME = "gateway"
-DEFAULT_PORT = DEFAULT_PORTS[SERVICE_NAME]
+DEFAULT_PORT = 8000
 
 
 class GatewaySettings(ServiceSettings):

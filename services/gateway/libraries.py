@@ -8,13 +8,18 @@ from typing import Annotated, Any
 from fastapi import Depends, Path
 from pydantic import BaseModel
 
+from services.datasets import library as datasets_library
 from services.datasets import schemas as dataset_schemas
+from services.experts import library as experts_library
 from services.experts import schemas as expert_schemas
 from services.gateway.listing import ExpertListed, OutcomeListed
 from services.gateway.proxy import RecordShaper
+from services.institutions import library as institutions_library
 from services.institutions import schemas as institution_schemas
 from services.kernel.internal_auth import Actor, Role
+from services.kernel.library import LibraryFacts
 from services.kernel.visibility import can_see
+from services.outcomes import library as outcomes_library
 from services.outcomes import schemas as outcome_schemas
 
 MIB = 1024 * 1024
@@ -74,39 +79,40 @@ class Library:
     def path(self) -> str:
         return self.route or self.name
 
+    @classmethod
+    def of(cls, library: LibraryFacts, **api: Any) -> Library:
+        """A record library as declared (name, label, ID prefix, external IDs) and its API."""
+        return cls(
+            name=library.name,
+            label=library.label,
+            service=library.name,
+            id_prefix=library.id_prefix,
+            external_ids=", ".join(f"`{example}`" for example in library.external_ids),
+            **api,
+        )
 
-INSTITUTIONS = Library(
-    name="institutions",
-    label="机构库",
-    service="institutions",
-    id_prefix="ins",
+
+INSTITUTIONS = Library.of(
+    institutions_library.LIBRARY,
     read_schema=institution_schemas.InstitutionRead,
     create_schema=institution_schemas.InstitutionCreate,
     patch_schema=institution_schemas.InstitutionPatch,
     upsert_schema=institution_schemas.InstitutionFields,
     shape=shape_public_record,
-    external_ids="`ror:03cve4549`, `uscc:12100000400000624D`",
 )
 
-EXPERTS = Library(
-    name="experts",
-    label="专家库",
-    service="experts",
-    id_prefix="exp",
+EXPERTS = Library.of(
+    experts_library.LIBRARY,
     read_schema=expert_schemas.ExpertRead,
     create_schema=expert_schemas.ExpertCreate,
     patch_schema=expert_schemas.ExpertPatch,
     upsert_schema=expert_schemas.ExpertFields,
     shape=shape_expert,
     list_schema=ExpertListed,
-    external_ids="`orcid:0000-0002-1825-0097`",
 )
 
-OUTCOMES = Library(
-    name="outcomes",
-    label="成果库",
-    service="outcomes",
-    id_prefix="out",
+OUTCOMES = Library.of(
+    outcomes_library.LIBRARY,
     read_schema=outcome_schemas.OutcomeRead,
     create_schema=outcome_schemas.OutcomeCreate,
     patch_schema=outcome_schemas.OutcomePatch,
@@ -114,15 +120,14 @@ OUTCOMES = Library(
     shape=shape_outcome,
     list_schema=OutcomeListed,
     has_visibility=True,
-    external_ids="`doi:10.1234/abc`",
     max_body_bytes=8 * MIB,  # full texts such as a 政府工作报告
 )
 
 DATASET_RECORDS = Library(
     name="dataset records",
     label="特色数据库记录",
-    service="datasets",
-    id_prefix="dsr",
+    service=datasets_library.LIBRARY.name,
+    id_prefix=datasets_library.LIBRARY.other_prefixes[0],
     read_schema=dataset_schemas.RecordRead,
     create_schema=dataset_schemas.RecordCreate,
     patch_schema=dataset_schemas.RecordPatch,

@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from services.gateway.auth import CallerMiddleware
 from services.gateway.config import GatewaySettings
+from services.gateway.coverage import check_libraries
 from services.gateway.endpoints import admin, datasets
 from services.gateway.endpoints import search as search_endpoints
 from services.gateway.endpoints.ops import ResponseCounter, in_process_indexer, ops_router
@@ -69,6 +70,7 @@ def create_app(
     search: SearchComponents | None = None,
 ) -> FastAPI:
     """The app; with `run_indexer` it also pulls the change feeds into the search index."""
+    check_libraries()
     settings = settings or GatewaySettings()
     platform = platform or PlatformSettings()
     owns_database = database is None

@@ -8,11 +8,14 @@ from fastapi import FastAPI
 
 from services.institutions.config import InstitutionsSettings
 from services.institutions.endpoints import router
-from services.institutions.models import InstitutionChange, InstitutionIdempotency
+from services.institutions.library import LIBRARY
+from services.institutions.models import Base, InstitutionChange, InstitutionIdempotency
 from services.institutions.references import Referrers
 from services.kernel.app import create_service_app
+from services.kernel.component import ServiceSpec
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
+from services.kernel.library import referring_libraries
 from services.kernel.peers import close_on_shutdown
 from services.kernel.settings import PlatformSettings
 
@@ -23,8 +26,8 @@ def create_app(
     database: Database | None = None,
     referrers: Mapping[str, ServiceClient] | None = None,
 ) -> FastAPI:
-    """`referrers`: clients of the services whose records refer to institutions (experts,
-    outcomes, datasets); by default at the URLs the settings give."""
+    """`referrers`: clients of the services whose records refer to institutions (every
+    library declaring so: experts, outcomes, datasets); by default at their `peer_url`."""
     settings = settings or InstitutionsSettings()
     platform = platform or PlatformSettings()
     owns_clients = referrers is None
@@ -33,9 +36,8 @@ def create_app(
         referrers
         if referrers is not None
         else {
-            "experts": ServiceClient("experts", settings.experts_url, token),
-            "outcomes": ServiceClient("outcomes", settings.outcomes_url, token),
-            "datasets": ServiceClient("datasets", settings.datasets_url, token),
+            peer.name: ServiceClient(peer.name, settings.peer_url(peer.name), token)
+            for peer in referring_libraries(LIBRARY.name)
         }
     )
     app = create_service_app(
@@ -53,3 +55,9 @@ def create_app(
         # Clients passed in belong to the caller, who closes them.
         close_on_shutdown(app, list(clients.values()))
     return app
+
+
+# What `zhihui` runs for this library (services/registry.py finds it by the declaration).
+SERVICE = ServiceSpec.of_library(
+    LIBRARY, settings=InstitutionsSettings, metadata=Base.metadata, create_app=create_app
+)

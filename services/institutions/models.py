@@ -7,13 +7,14 @@ from typing import ClassVar
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.institutions.library import LIBRARY
 from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
 from services.kernel.idempotency import IdempotencyMixin
 from services.kernel.records import RecordMixin, live_unique
 
-ID_PREFIX = "ins"
-ENTITY = "institution"
+ID_PREFIX = LIBRARY.id_prefix
+ENTITY = LIBRARY.entity
 
 
 class Base(DeclarativeBase):
@@ -51,7 +52,7 @@ class Institution(RecordMixin, Base):
 
 class InstitutionChange(ChangeMixin, Base):
     __tablename__ = "changes"
-    feed_name: ClassVar[str] = "institutions"
+    feed_name: ClassVar[str] = LIBRARY.name
 
 
 class InstitutionIdempotency(IdempotencyMixin, Base):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.kernel.library import library_named
 
 # Only ever accepted when ZHIHUI_ENVIRONMENT=local (see `refuse_default_secrets`).
 DEFAULT_INTERNAL_TOKEN = "local-dev-internal-token-change-me"
@@ -53,16 +56,6 @@ class PlatformSettings(BaseSettings):
         return self
 
 
-# Where each component listens by default; `zhihui up` runs them all on one machine.
-DEFAULT_PORTS = {
-    "gateway": 8000,
-    "institutions": 8101,
-    "experts": 8102,
-    "outcomes": 8103,
-    "datasets": 8104,
-}
-
-
 class ServiceSettings(BaseSettings):
     """Per-service settings; each service subclasses this with its own env prefix and port."""
 
@@ -80,6 +73,8 @@ class ServiceSettings(BaseSettings):
     database_pool_size: int = 10
     # Record bodies are small; a larger request is refused with 413 before it is parsed.
     max_body_bytes: int = 1_048_576
+    # Where peer libraries run, by name, when not where their own settings say (peer_url).
+    peer_urls: dict[str, str] = Field(default_factory=dict)
 
     def resolved_database_url(self, platform: PlatformSettings) -> str:
         """The database URL this service uses: its own, the platform's, or its SQLite file."""
@@ -98,15 +93,22 @@ class ServiceSettings(BaseSettings):
     def base_url(self) -> str:
         return self.url or f"http://{self.host}:{self.port}"
 
+    def peer_url(self, peer: str) -> str:
+        """Where this service reaches the library `peer`: `peer_urls`, else its own
+        `ZHIHUI_<SERVICE>_<PEER>_URL`, else wherever the peer's settings say it runs."""
+        if peer in self.peer_urls:
+            return self.peer_urls[peer]
+        prefix = str(self.model_config.get("env_prefix") or "")
+        override = os.environ.get(f"{prefix}{peer.upper()}_URL") if prefix else None
+        return override or peer_base_url(peer)
 
-def peer_base_url(service_name: str) -> str:
+
+def peer_base_url(library: str) -> str:
     """How a peer service is reached: its own `ZHIHUI_<SERVICE>_URL`, or `_HOST` and `_PORT`,
     read the way the peer reads them, so a platform on other ports needs no extra settings."""
 
     class Peer(ServiceSettings):
-        model_config = SettingsConfigDict(
-            env_prefix=f"ZHIHUI_{service_name.upper()}_", extra="ignore"
-        )
-        port: int = DEFAULT_PORTS[service_name]
+        model_config = SettingsConfigDict(env_prefix=f"ZHIHUI_{library.upper()}_", extra="ignore")
+        port: int = library_named(library).port
 
     return Peer().base_url

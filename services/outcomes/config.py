@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.kernel.settings import DEFAULT_PORTS, ServiceSettings, peer_base_url
-
-SERVICE_NAME = "outcomes"
-DEFAULT_PORT = DEFAULT_PORTS[SERVICE_NAME]
+from services.kernel.settings import ServiceSettings
+from services.outcomes.library import LIBRARY
 
 
 class OutcomesSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ZHIHUI_OUTCOMES_", extra="ignore")
 
-    service_name: str = SERVICE_NAME
-    port: int = DEFAULT_PORT
+    service_name: str = LIBRARY.name
+    port: int = LIBRARY.port
     # Outcomes may carry a full text of up to 2 million characters: about 6 MB of Chinese as
     # UTF-8 JSON, so the body limit is above the kernel's 1 MiB default (this service only).
     max_body_bytes: int = 8 * 1024 * 1024
-    # Peers whose IDs outcomes refer to (authors[].expert_id, institution_ids).
-    # By default wherever ZHIHUI_<PEER>_URL / _HOST / _PORT say the peer runs.
-    experts_url: str = Field(default_factory=lambda: peer_base_url("experts"))
-    institutions_url: str = Field(default_factory=lambda: peer_base_url("institutions"))
+    # Peers whose IDs outcomes refer to (authors[].expert_id, institution_ids) are reached by
+    # `peer_url`: wherever ZHIHUI_<PEER>_URL / _HOST / _PORT say each runs.

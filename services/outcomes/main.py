@@ -5,13 +5,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.kernel.app import create_service_app
+from services.kernel.component import ServiceSpec
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
 from services.kernel.peers import close_on_shutdown
 from services.kernel.settings import PlatformSettings
 from services.outcomes.config import OutcomesSettings
 from services.outcomes.endpoints import router
-from services.outcomes.models import OutcomeChange, OutcomeIdempotency
+from services.outcomes.library import LIBRARY
+from services.outcomes.models import Base, OutcomeChange, OutcomeIdempotency
 from services.outcomes.service import Peers, count_institution_references
 
 
@@ -29,10 +31,10 @@ def create_app(
     token = platform.internal_token.get_secret_value()
     owned: list[ServiceClient] = []
     if experts is None:
-        experts = ServiceClient("experts", settings.experts_url, token)
+        experts = ServiceClient("experts", settings.peer_url("experts"), token)
         owned.append(experts)
     if institutions is None:
-        institutions = ServiceClient("institutions", settings.institutions_url, token)
+        institutions = ServiceClient("institutions", settings.peer_url("institutions"), token)
         owned.append(institutions)
     app = create_service_app(
         title="智汇中国 · outcomes service (成果库)",
@@ -50,3 +52,9 @@ def create_app(
     # Clients passed in belong to the caller; only the ones made here are closed here.
     close_on_shutdown(app, owned)
     return app
+
+
+# What `zhihui` runs for this library (services/registry.py finds it by the declaration).
+SERVICE = ServiceSpec.of_library(
+    LIBRARY, settings=OutcomesSettings, metadata=Base.metadata, create_app=create_app
+)

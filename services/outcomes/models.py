@@ -12,9 +12,10 @@ from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
 from services.kernel.idempotency import IdempotencyMixin
 from services.kernel.records import RecordMixin, live_unique
+from services.outcomes.library import LIBRARY
 
-ID_PREFIX = "out"
-ENTITY = "outcome"
+ID_PREFIX = LIBRARY.id_prefix
+ENTITY = LIBRARY.entity
 
 
 class Base(DeclarativeBase):
@@ -54,7 +55,7 @@ class Outcome(RecordMixin, Base):
 
 class OutcomeChange(ChangeMixin, Base):
     __tablename__ = "changes"
-    feed_name: ClassVar[str] = "outcomes"
+    feed_name: ClassVar[str] = LIBRARY.name
 
 
 class OutcomeIdempotency(IdempotencyMixin, Base):

@@ -35,6 +35,7 @@ from sqlalchemy import MetaData
 
 from services.cli.main import build_parser
 from services.gateway.search.indexer import IndexerSettings
+from services.kernel.library import declared_libraries, library_named, peers_of
 from services.kernel.settings import DEFAULT_INTERNAL_TOKEN, Environment, PlatformSettings
 from services.registry import COMPONENTS, SERVICES, ServiceSpec
 
@@ -97,12 +98,11 @@ def settings_fields(spec: ServiceSpec) -> dict[str, Any]:
 
 
 def peer_fields(spec: ServiceSpec) -> dict[str, str]:
-    """Settings fields naming another component's URL (`institutions_url` → `institutions`)."""
-    return {
-        field: field.removesuffix("_url")
-        for field in settings_fields(spec)
-        if field.endswith("_url") and field not in {"url", "database_url"}
-    }
+    """The peers a library's service reaches (`ServiceSettings.peer_url`), by the variable
+    suffix that points it at each (`institutions_url` → `institutions`)."""
+    if spec.name not in {library.name for library in declared_libraries()}:
+        return {}
+    return {f"{peer}_url": peer for peer in peers_of(library_named(spec.name))}
 
 
 def expected_command(name: str) -> list[str]:
@@ -358,7 +358,7 @@ def test_settings_loaded_from_the_deployed_environment(
     assert settings.port == PORTS[name]
     for field, peer in peer_fields(spec).items():
         assert peer in PORTS, f"{name}.{field} names {peer!r}, which deploy/ does not run"
-        assert getattr(settings, field) == f"http://{peer}:{PORTS[peer]}", (
+        assert settings.peer_url(peer) == f"http://{peer}:{PORTS[peer]}", (
             f"{source}: {env_prefix(spec)}{field.upper()} must point {name} at its peer {peer}"
         )
     if name in ("gateway", INDEXER):
@@ -377,6 +377,7 @@ def test_every_deployed_variable_is_read_by_some_settings(source: str) -> None:
     undeployed_prefixes = [f"ZHIHUI_{name.upper()}_" for name in PORTS if name not in REGISTRY]
     for spec in REGISTRY.values():
         known |= {f"{env_prefix(spec)}{field.upper()}" for field in settings_fields(spec)}
+        known |= {f"{env_prefix(spec)}{field.upper()}" for field in peer_fields(spec)}
     for name in PORTS:
         for var in environment(source, name):
             if var in known or any(var.startswith(p) for p in undeployed_prefixes):

@@ -90,12 +90,14 @@ async def test_gateway_metrics_expose_lag_per_feed(
         # The index goes down: lag shows how far behind it is, per feed.
         sink.failing = True
         await write_stream(gateway, keys["admin"], "量", steps=10)
+        # Lag shows as soon as a cycle reads the new head, before its apply has failed: wait
+        # for the failure too, or the `failing` gauge is read in between (a flake, 1 in 8).
         await wait_until(
-            lambda: (
-                (indexer.statuses()["institutions"].lag or 0) > 0
-                and (indexer.statuses()["experts"].lag or 0) > 0
+            lambda: all(
+                (indexer.statuses()[feed].lag or 0) > 0 and indexer.statuses()[feed].failures > 0
+                for feed in ("institutions", "experts")
             ),
-            "lag to show",
+            "lag and the failure to show",
         )
         metrics = parse_metrics((await http.get("/metrics")).text)
         for feed in ("institutions", "experts"):

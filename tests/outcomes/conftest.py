@@ -101,7 +101,9 @@ async def client_peers_down(
     outcomes_db: Database, platform_settings: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The same service and database, with both peers unreachable (nothing listens there)."""
-    settings = OutcomesSettings(experts_url=closed_port_url(), institutions_url=closed_port_url())
+    settings = OutcomesSettings(
+        peer_urls={"experts": closed_port_url(), "institutions": closed_port_url()}
+    )
     app = create_app(settings, platform_settings, outcomes_db)
     async with asgi_client(app) as http:
         yield http

@@ -16,6 +16,7 @@ from services.gateway.search.model import FilterClause, LibrarySchema
 from services.gateway.search.service import ListParams, SearchService
 from services.kernel.app import UnicodeJSONResponse
 from services.kernel.errors import BadRequest, FieldError, problem_responses
+from services.kernel.library import record_libraries
 from services.kernel.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 router = APIRouter(prefix="/api/v1", tags=["search (检索)"])
@@ -170,11 +171,12 @@ def _related(library: str, field: str, record_id: str) -> tuple[LibrarySchema, F
     return schema, FilterClause(schema.fields[field], values=(record_id,))
 
 
+# `/{owner}/{id}/{relation}` → the library whose records name the owner, and its filter field
+# (from the declared links: /institutions/{id}/experts, /experts/{id}/outcomes, …).
 RELATED = {
-    ("institutions", "children"): ("institutions", "parent_id"),
-    ("institutions", "experts"): ("experts", "institution"),
-    ("institutions", "outcomes"): ("outcomes", "institution"),
-    ("experts", "outcomes"): ("outcomes", "author"),
+    (link.target, link.route): (library.name, link.filter_field)
+    for library in record_libraries()
+    for link in library.links
 }
 
 

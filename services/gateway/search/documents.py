@@ -9,7 +9,7 @@ that mention it (see sink.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -266,6 +266,35 @@ def outcome_document(
         exact={"keywords": _exact(analyzer, source.get("keywords", []))},
         suggest_hint=" · ".join(str(x) for x in (source.get("type_label"), year) if x) or None,
     )
+
+
+# The records a document joins in, per linked library (kernel/library.py `Link`), by ID.
+Joins = Mapping[str, Sources]
+DocumentBuilder = Callable[[dict[str, Any], Joins, Analyzer], IndexDocument]
+
+
+def _institution(source: dict[str, Any], _joins: Joins, analyzer: Analyzer) -> IndexDocument:
+    # The library's own names join the segmentation dictionary (DESIGN.md).
+    analyzer.add_terms(n for n in [source.get("name"), *source.get("aliases", [])] if n)
+    return institution_document(source, analyzer)
+
+
+def _expert(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -> IndexDocument:
+    return expert_document(source, joins.get("institutions", {}), analyzer)
+
+
+def _outcome(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -> IndexDocument:
+    return outcome_document(
+        source, joins.get("experts", {}), joins.get("institutions", {}), analyzer
+    )
+
+
+# How each record library's change-feed document becomes its search document.
+RECORD_DOCUMENTS: dict[str, DocumentBuilder] = {
+    "institutions": _institution,
+    "experts": _expert,
+    "outcomes": _outcome,
+}
 
 
 def dataset_document(definition: dict[str, Any]) -> IndexDocument:

@@ -44,10 +44,10 @@ from services.kernel.changefeed import MAX_FEED_PAGE, ChangeOut
 from services.kernel.db import Database
 from services.kernel.errors import ServiceUnavailable
 from services.kernel.http import ServiceClient
+from services.kernel.library import declared_libraries
 
 logger = logging.getLogger("zhihui.indexer")
 
-DEFAULT_FEEDS = ("institutions", "experts", "outcomes", "datasets")
 DEFAULT_PORT = 8010
 
 
@@ -60,7 +60,8 @@ class IndexerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     # Which feeds to pull (service names; from the environment as a JSON list); all four.
-    feeds: list[str] = Field(default_factory=lambda: list(DEFAULT_FEEDS))
+    # Every declared library's change feed, in start order.
+    feeds: list[str] = Field(default_factory=lambda: [f.name for f in declared_libraries()])
     # Seconds between polls of a feed that had nothing new: bounds index freshness.
     poll_interval: float = Field(0.2, gt=0)
     # Changes per page and per sink call.

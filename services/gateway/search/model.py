@@ -32,7 +32,7 @@ class FilterField:
     sortable: bool = False
     # Chinese labels of values for facets (e.g. university → 高校); None shows the value.
     labels: Mapping[str, str] | None = None
-    # The library whose IDs the values are (a special database's `ref:<library>` field).
+    # The library whose IDs the values are (a link, or a special database's `ref:` field).
     ref: str | None = None
 
 

@@ -37,13 +37,12 @@ from services.gateway.search.query import (
 )
 from services.kernel.errors import BadRequest, FieldError
 from services.kernel.internal_auth import Actor
+from services.kernel.library import library_named
 from services.kernel.visibility import scope_for
 from services.vocabularies.disciplines import disciplines
 
 MAX_SUGGESTIONS = 10
 MAX_GROUP_BY = 2
-# Facets whose values are record IDs or codes get names, not opaque values, as labels.
-_ID_LABELS = {"institution": "institutions", "author": "experts", "parent_id": "institutions"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,9 +185,10 @@ class SearchService:
         if field.name == "discipline":
             vocabulary = disciplines()
             return {str(v): vocabulary.label(str(v)) for v in values}
-        library = field.ref or _ID_LABELS.get(field.name)
-        if library in ("institutions", "experts"):
-            # Public libraries only: a name never reveals a record the caller may not see.
+        if field.ref and library_named(field.ref).all_public:
+            # Facets whose values are record IDs get the records' names, from libraries whose
+            # records are all public only: a name never reveals a record the caller may not see.
+            library = field.ref
             found = await self.backend.sources(library, [str(v) for v in values])
             return {k: str(s.get("name") or k) for k, s in found.items()}
         if field.kind.value == "boolean":

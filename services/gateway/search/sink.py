@@ -9,27 +9,46 @@ from typing import Any
 from services.gateway.search.analysis import Analyzer
 from services.gateway.search.backends.base import SearchBackend
 from services.gateway.search.documents import (
+    RECORD_DOCUMENTS,
     dataset_document,
     dataset_record_document,
-    expert_document,
     index_version,
-    institution_document,
-    outcome_document,
 )
 from services.gateway.search.fields import LIBRARY_SCHEMAS, dataset_library, dataset_schema
 from services.gateway.search.model import IndexDocument, LibrarySchema, SearchRequest
 from services.kernel.changefeed import ChangeOut
+from services.kernel.library import library_named, record_libraries
 from services.kernel.visibility import VisibilityScope
 
 logger = logging.getLogger("zhihui.search.sink")
 
 DATASETS = "datasets"
-# Which libraries mention another library's records, by which filter field (fan-out on rename).
-REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
-    "institutions": (("experts", "institution"), ("outcomes", "institution")),
-    "experts": (("outcomes", "author"),),
-}
-_ENTITY_LIBRARY = {"institution": "institutions", "expert": "experts", "outcome": "outcomes"}
+
+
+def _name_references() -> dict[str, tuple[tuple[str, str], ...]]:
+    """Which libraries copy another library's names into their documents, by which filter
+    field: a rename fans out to them (from the declared links that join names)."""
+    references: dict[str, list[tuple[str, str]]] = {}
+    for library in record_libraries():
+        for link in library.links:
+            if link.joins_name:
+                references.setdefault(link.target, []).append((library.name, link.filter_field))
+    return {target: tuple(referring) for target, referring in references.items()}
+
+
+REFERENCES = _name_references()
+_ENTITY_LIBRARY = {library.entity: library.name for library in record_libraries()}
+
+
+class UnknownLibrary(LookupError):
+    """A change names a library the search side has no documents for (a half-declared one)."""
+
+
+def _ids(value: Any) -> list[str]:
+    """The IDs a link's document key holds: a list of them, one, or none."""
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
 class SchemaCatalogue:
@@ -159,16 +178,17 @@ class SearchSink:
 
     async def _prefetch(self, cache: _Sources, changes: Sequence[ChangeOut]) -> None:
         """One request per library for the joins and stored versions of the whole batch."""
-        wanted: dict[str, list[str]] = {"institutions": [], "experts": []}
+        wanted: dict[str, list[str]] = {}
         for change in changes:
             document = change.document or {}
             library = _ENTITY_LIBRARY.get(change.entity)
             if change.op != "upsert" or library is None:
                 continue
             if library in REFERENCES:
-                wanted[library].append(change.record_id)
-            wanted["institutions"].extend(document.get("institution_ids", []))
-            wanted["experts"].extend(document.get("author_expert_ids", []))
+                wanted.setdefault(library, []).append(change.record_id)
+            for link in library_named(library).links:
+                if link.joins_name:
+                    wanted.setdefault(link.target, []).extend(_ids(document.get(link.document_key)))
         for library, ids in wanted.items():
             await cache.prefetch(library, ids)
 
@@ -200,22 +220,17 @@ class SearchSink:
         self, library: str, source: dict[str, Any], cache: _Sources | None = None
     ) -> IndexDocument:
         """A library record's document with its joins resolved from the index."""
+        builder = RECORD_DOCUMENTS.get(library)
+        if builder is None:
+            raise UnknownLibrary(f"no search documents are declared for library {library!r}")
         cache = cache or _Sources(self.backend)
-        if library == "institutions":
-            # The library's own names join the segmentation dictionary (DESIGN.md).
-            self.analyzer.add_terms(
-                n for n in [source.get("name"), *source.get("aliases", [])] if n
-            )
-            return institution_document(source, self.analyzer)
-        institution_ids = list(source.get("institution_ids", []))
-        institutions = await cache.get("institutions", institution_ids)
-        self._await_missing(library, source["id"], "institutions", institution_ids, institutions)
-        if library == "experts":
-            return expert_document(source, institutions, self.analyzer)
-        author_ids = list(source.get("author_expert_ids", []))
-        experts = await cache.get("experts", author_ids)
-        self._await_missing(library, source["id"], "experts", author_ids, experts)
-        return outcome_document(source, experts, institutions, self.analyzer)
+        joins: dict[str, dict[str, dict[str, Any]]] = {}
+        for link in library_named(library).links:
+            if link.joins_name:
+                ids = _ids(source.get(link.document_key))
+                joins[link.target] = await cache.get(link.target, ids)
+                self._await_missing(library, source["id"], link.target, ids, joins[link.target])
+        return builder(source, joins, self.analyzer)
 
     def _await_missing(
         self,

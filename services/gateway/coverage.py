@@ -1,0 +1,57 @@
+"""The gateway's start-up check: every declared record library is served in full.
+
+A library declared (kernel/library.py) but missing its routes, its search fields or its
+document builder would otherwise be served half: wrong documents, or routes without search.
+The gateway refuses to start instead, naming what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+from services.gateway.libraries import LIBRARIES, Library
+from services.gateway.search.documents import RECORD_DOCUMENTS
+from services.gateway.search.fields import LIBRARY_SCHEMAS
+from services.gateway.search.model import LibrarySchema
+from services.kernel.library import LibraryDeclarationError, LibraryFacts, record_libraries
+
+
+def missing_parts(
+    declared: Sequence[LibraryFacts],
+    routes: Collection[Library],
+    schemas: Mapping[str, LibrarySchema],
+    documents: Collection[str],
+) -> list[str]:
+    """What each declared record library lacks on the gateway, as sentences."""
+    served = {library.name for library in routes}
+    missing: list[str] = []
+    for facts in declared:
+        where = f"library {facts.name!r}"
+        if facts.name not in served:
+            missing.append(f"{where}: no routes (services/gateway/libraries.py)")
+        if facts.name not in documents:
+            missing.append(f"{where}: no document builder (search/documents.py RECORD_DOCUMENTS)")
+        schema = schemas.get(facts.name)
+        if schema is None:
+            missing.append(f"{where}: no search fields (search/fields.py LIBRARY_SCHEMAS)")
+            continue
+        for link in facts.links:
+            field = schema.fields.get(link.filter_field)
+            if field is None:
+                missing.append(
+                    f"{where}: its link to {link.target} filters on {link.filter_field!r}, "
+                    "which its search fields do not declare"
+                )
+            elif field.ref != link.target:
+                missing.append(
+                    f"{where}: search field {link.filter_field!r} must say "
+                    f"ref={link.target!r} (its values are {link.target} IDs)"
+                )
+    return missing
+
+
+def check_libraries() -> None:
+    """Refuse to start when a declared record library is only partly served."""
+    missing = missing_parts(record_libraries(), LIBRARIES, LIBRARY_SCHEMAS, RECORD_DOCUMENTS)
+    if missing:
+        raise LibraryDeclarationError("; ".join(missing))

@@ -1,0 +1,118 @@
+"""Libraries are declared once (kernel/library.py); what is derived from them, and what a
+half-declared library is told at start-up."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.gateway.coverage import check_libraries, missing_parts
+from services.gateway.endpoints.search import RELATED
+from services.gateway.libraries import LIBRARIES
+from services.gateway.search.documents import RECORD_DOCUMENTS
+from services.gateway.search.fields import LIBRARY_SCHEMAS
+from services.gateway.search.indexer import IndexerSettings
+from services.gateway.search.sink import REFERENCES
+from services.kernel.library import (
+    LibraryDeclarationError,
+    LibraryFacts,
+    Link,
+    check_declarations,
+    declared_libraries,
+    library_named,
+    peers_of,
+    referring_libraries,
+)
+from services.kernel.settings import peer_base_url
+from services.registry import SERVICES
+
+
+def _facts(name: str, order: int, *links: Link, prefix: str | None = None) -> LibraryFacts:
+    return LibraryFacts(
+        name=name,
+        label=name,
+        entity=name.rstrip("s"),
+        id_prefix=prefix or name[:3],
+        port=9000 + order,
+        order=order,
+        links=links,
+    )
+
+
+def test_every_library_package_is_found_in_start_order() -> None:
+    names = [facts.name for facts in declared_libraries()]
+    assert names == ["institutions", "experts", "outcomes", "datasets"]
+    assert [spec.name for spec in SERVICES] == names
+    assert [spec.settings().port for spec in SERVICES] == [f.port for f in declared_libraries()]
+
+
+def test_registries_are_derived_from_the_links() -> None:
+    assert REFERENCES == {
+        "institutions": (("experts", "institution"), ("outcomes", "institution")),
+        "experts": (("outcomes", "author"),),
+    }
+    assert RELATED == {
+        ("institutions", "children"): ("institutions", "parent_id"),
+        ("institutions", "experts"): ("experts", "institution"),
+        ("institutions", "outcomes"): ("outcomes", "institution"),
+        ("experts", "outcomes"): ("outcomes", "author"),
+    }
+    assert [f.name for f in referring_libraries("institutions")] == [
+        "experts",
+        "outcomes",
+        "datasets",
+    ]
+    peers = {facts.name: peers_of(facts) for facts in declared_libraries()}
+    assert peers == {
+        "institutions": ("experts", "outcomes", "datasets"),
+        "experts": ("institutions",),
+        "outcomes": ("institutions", "experts"),
+        "datasets": ("institutions", "experts", "outcomes"),
+    }
+    assert IndexerSettings().feeds == ["institutions", "experts", "outcomes", "datasets"]
+
+
+def test_peer_urls_follow_the_peer_declaration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZHIHUI_EXPERTS_URL", raising=False)
+    monkeypatch.delenv("ZHIHUI_EXPERTS_PORT", raising=False)
+    assert peer_base_url("experts") == f"http://127.0.0.1:{library_named('experts').port}"
+    monkeypatch.setenv("ZHIHUI_EXPERTS_PORT", "18102")
+    assert peer_base_url("experts") == "http://127.0.0.1:18102"
+    outcomes = next(spec for spec in SERVICES if spec.name == "outcomes").settings()
+    monkeypatch.setenv("ZHIHUI_OUTCOMES_EXPERTS_URL", "http://experts.internal:8102")
+    assert outcomes.peer_url("experts") == "http://experts.internal:8102"
+    assert outcomes.peer_url("institutions").endswith(f":{library_named('institutions').port}")
+
+
+def test_contradicting_declarations_are_refused_with_what_to_fix() -> None:
+    institutions = _facts("institutions", 10)
+    clash = _facts("insects", 20, prefix="ins")
+    with pytest.raises(LibraryDeclarationError, match="both use prefix 'ins'"):
+        check_declarations((institutions, clash))
+    dangling = _facts("events", 40, Link("venues", "venue_ids", "venue", route="events"))
+    with pytest.raises(LibraryDeclarationError, match="links to 'venues', which is not declared"):
+        check_declarations((institutions, dangling))
+    early = _facts("events", 5, Link("institutions", "organiser_ids", "organiser", "events"))
+    with pytest.raises(LibraryDeclarationError, match="order must be after institutions"):
+        check_declarations((institutions, early))
+    with pytest.raises(LibraryDeclarationError, match="id_prefix 'EVT'"):
+        _facts("events", 40, prefix="EVT")
+
+
+def test_a_half_declared_library_is_named_with_what_it_lacks() -> None:
+    events = _facts(
+        "events", 40, Link("institutions", "organiser_ids", "organiser", route="events")
+    )
+    missing = missing_parts(
+        (*declared_libraries()[:3], events), LIBRARIES, LIBRARY_SCHEMAS, RECORD_DOCUMENTS
+    )
+    assert missing == [
+        "library 'events': no routes (services/gateway/libraries.py)",
+        "library 'events': no document builder (search/documents.py RECORD_DOCUMENTS)",
+        "library 'events': no search fields (search/fields.py LIBRARY_SCHEMAS)",
+    ]
+    wrong_field = _facts("outcomes", 30, Link("institutions", "organiser_ids", "organiser", "x"))
+    assert missing_parts((wrong_field,), LIBRARIES, LIBRARY_SCHEMAS, RECORD_DOCUMENTS) == [
+        "library 'outcomes': its link to institutions filters on 'organiser', which its "
+        "search fields do not declare"
+    ]
+    check_libraries()  # the libraries of this tree are whole
