@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, Request
+from fastapi import Request
 
 from services.experts.service import ExpertService
 from services.kernel.session import Session
@@ -12,6 +10,3 @@ from services.kernel.session import Session
 
 def get_expert_service(session: Session, request: Request) -> ExpertService:
     return ExpertService(session, request.app.state.institutions)
-
-
-ExpertServiceDep = Annotated[ExpertService, Depends(get_expert_service)]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, Request
+from fastapi import Request
 
 from services.kernel.session import Session
 from services.outcomes.service import OutcomeService, Peers
@@ -13,6 +11,3 @@ from services.outcomes.service import OutcomeService, Peers
 def get_outcome_service(session: Session, request: Request) -> OutcomeService:
     peers: Peers = request.app.state.peers
     return OutcomeService(session, peers)
-
-
-OutcomeServiceDep = Annotated[OutcomeService, Depends(get_outcome_service)]

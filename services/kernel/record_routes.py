@@ -1,0 +1,271 @@
+"""The routes every record service has, made once: list, create, upsert, bulk, get, patch,
+delete (called by the gateway with the internal token).
+
+A service states what is its own — its schemas, how a record is shown to a caller, the
+problems each route may answer, a sentence or two for the docs — in a `RecordRoutes`, and
+`record_router` builds the routes from it; the rules live in the service's `service.py`.
+The gateway's twin is `gateway/endpoints/records.py`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response, status
+from pydantic import BaseModel
+
+from services.kernel.bulk import (
+    BULK_DESCRIPTION,
+    NDJSON_REQUEST_BODY,
+    BulkResponse,
+    parse_lines,
+    read_body,
+)
+from services.kernel.concurrency import IfMatch, etag_for
+from services.kernel.errors import problem_responses
+from services.kernel.idempotency import IdempotencyKey
+from services.kernel.internal_auth import Actor, Admin, InternalCaller, Writer
+from services.kernel.library import LibraryFacts
+from services.kernel.pagination import ListEnvelope, ListQuery
+from services.kernel.records import RecordMixin
+from services.kernel.routes import (
+    UPSERT_DESCRIPTION,
+    ExternalIdPath,
+    SourcePath,
+    upsert_responses,
+    upserted,
+)
+
+
+def _validated(model: type[BaseModel]) -> Callable[[Any, Actor], BaseModel]:
+    return lambda record, _actor: model.model_validate(record)
+
+
+@dataclass(frozen=True)
+class RecordRoutes:
+    """What a record service's routes need to know that is its own."""
+
+    library: LibraryFacts
+    # The FastAPI dependency that builds the request's service.
+    service: Callable[..., Any]
+    read: type[BaseModel]
+    create: type[BaseModel]
+    patch: type[BaseModel]
+    fields: type[BaseModel]  # an upsert's and a bulk line's body
+    # One list entry (a summary may leave out long fields); `read` by default.
+    listed: type[BaseModel] | None = None
+    # A record as this caller may see it (contact details left out for some); validated as
+    # `read` / `listed` by default.
+    show: Callable[[Any, Actor], BaseModel] | None = None
+    show_listed: Callable[[Any, Actor], BaseModel] | None = None
+    # The longest `{ref}` accepted; `ref_is_path` when an external ID holds a slash (a DOI).
+    ref_max_length: int = 120
+    ref_is_path: bool = False
+    # Sentences for the docs.
+    list_summary: str | None = None
+    read_summary: str | None = None
+    read_description: str | None = None
+    # What a write checks with other services, e.g. "Affiliations must name existing
+    # institutions"; said on create and bulk.
+    checks_description: str | None = None
+
+    @property
+    def visible_by_record(self) -> bool:
+        """Records carry their own visibility: reads and lists take the caller."""
+        return not self.library.all_public
+
+    @property
+    def peer_problems(self) -> tuple[int, ...]:
+        """A write that checks other libraries' records can find their service down (503)."""
+        asks_peers = self.library.open_references or any(
+            link.target != self.library.name for link in self.library.links
+        )
+        return (503,) if asks_peers else ()
+
+    @property
+    def write_problems(self) -> tuple[int, ...]:
+        return (400, 401, 403, 409, 413, 422, *self.peer_problems)
+
+    @property
+    def delete_problems(self) -> tuple[int, ...]:
+        """A record still named elsewhere is refused (409), asked of their services (503)."""
+        guarded = (409, 503) if self.library.refuse_referenced_deletes else ()
+        return (401, 403, 404, *guarded, 410, 412, 428)
+
+    def shown(self, record: Any, actor: Actor) -> BaseModel:
+        return (self.show or _validated(self.read))(record, actor)
+
+    def shown_listed(self, record: Any, actor: Actor) -> BaseModel:
+        if self.show_listed is not None:
+            return self.show_listed(record, actor)
+        if self.listed is not None:
+            return self.listed.model_validate(record)
+        return self.shown(record, actor)
+
+
+def record_router(spec: RecordRoutes) -> APIRouter:
+    """The seven routes of a record service at `/{library}`."""
+    library = spec.library
+    plural, singular = library.name, library.entity
+    label = singular.replace("_", " ")
+    router = APIRouter(prefix=f"/{plural}", tags=[f"{plural} ({library.label})"])
+    external = ", ".join(f"`{example}`" for example in library.external_ids)
+    ways = ["ID", *(example.split(":", 1)[0] + ":" for example in library.external_ids)]
+    by = ways[0] if len(ways) == 1 else f"{', '.join(ways[:-1])} or {ways[-1]}"
+    Ref = Annotated[
+        str,
+        Path(
+            description=f"`{library.id_prefix}_…` ID"
+            + (f", or an external ID: {external}." if external else "."),
+            max_length=spec.ref_max_length,
+        ),
+    ]
+    one = "/{ref:path}" if spec.ref_is_path else "/{ref}"
+    Service = Annotated[Any, Depends(spec.service)]
+    listed_model: Any = spec.listed or spec.read
+    read_model: Any = spec.read
+    fields_model = spec.fields
+    create_model: Any = spec.create
+    patch_model: Any = spec.patch
+
+    def _read(record: RecordMixin, actor: Actor, response: Response) -> BaseModel:
+        response.headers["ETag"] = etag_for(record.version)
+        return spec.shown(record, actor)
+
+    @router.get(
+        "",
+        response_model=ListEnvelope[listed_model],
+        summary=spec.list_summary or f"List {plural} in ID order (keyset paging)",
+        responses=problem_responses(400, 401, 422),
+        name=f"list_{plural}",
+    )
+    async def list_records(
+        service: Service, caller: InternalCaller, query: ListQuery
+    ) -> ListEnvelope[Any]:
+        page = dict(after=query.after, limit=query.page_size, ids=query.ids)
+        records = await (
+            service.list(caller, **page) if spec.visible_by_record else service.list(**page)
+        )
+        return ListEnvelope[listed_model](
+            meta=query.meta(records),
+            results=[spec.shown_listed(r, caller) for r in records],
+        )
+
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        response_model=read_model,
+        summary=f"Create {_article(label)} {label}",
+        description=spec.checks_description
+        and f"{spec.checks_description} (503 with "
+        "Retry-After if a service it asks cannot answer, and nothing is written).",
+        responses=problem_responses(*spec.write_problems),
+        name=f"create_{singular}",
+    )
+    async def create_record(
+        body: create_model,  # type: ignore[valid-type]
+        service: Service,
+        actor: Writer,
+        response: Response,
+        idempotency: IdempotencyKey,
+    ) -> Response:
+        record = await service.create(body, actor)
+        response.headers["Location"] = f"/{plural}/{record.id}"
+        return await idempotency.answer(_read(record, actor, response), response, status_code=201)
+
+    @router.put(
+        "/sources/{source}/{external_id}",
+        response_model=read_model,
+        summary=f"Create or replace the {label} keyed by (source, external_id)",
+        description=UPSERT_DESCRIPTION,
+        responses=upsert_responses(read_model, *spec.write_problems),
+        name=f"upsert_{singular}",
+    )
+    async def upsert_record(
+        source: SourcePath,
+        external_id: ExternalIdPath,
+        body: fields_model,  # type: ignore[valid-type]
+        service: Service,
+        actor: Writer,
+        response: Response,
+    ) -> BaseModel:
+        record, result = await service.upsert(source, external_id, body, actor)
+        upserted(response, result, f"/{plural}/{record.id}")
+        return _read(record, actor, response)
+
+    @router.post(
+        "/bulk",
+        response_model=BulkResponse,
+        summary=f"Upsert {plural} from NDJSON lines keyed by (source, external_id) (admin)",
+        description=BULK_DESCRIPTION
+        + (
+            f" {spec.checks_description} (checked once for the whole body; 503 with "
+            "Retry-After if a service it asks cannot answer, and nothing is written)."
+            if spec.checks_description
+            else ""
+        ),
+        openapi_extra=NDJSON_REQUEST_BODY,
+        responses=problem_responses(400, 401, 403, 413, 415, *spec.peer_problems),
+        name=f"bulk_{plural}",
+    )
+    async def bulk_records(
+        request: Request,
+        service: Service,
+        actor: Admin,
+        response: Response,
+        idempotency: IdempotencyKey,
+    ) -> Response:
+        lines = parse_lines(await read_body(request), fields_model)
+        result = await service.bulk_upsert(lines, actor)
+        return await idempotency.answer(result, response, status_code=200)
+
+    @router.get(
+        one,
+        response_model=read_model,
+        summary=spec.read_summary or f"Read one {label} (by {by})",
+        description=spec.read_description,
+        responses=problem_responses(400, 401, 404, 410),
+        name=f"get_{singular}",
+    )
+    async def get_record(
+        ref: Ref, service: Service, caller: InternalCaller, response: Response
+    ) -> BaseModel:
+        record = await (service.get(ref, caller) if spec.visible_by_record else service.get(ref))
+        return _read(record, caller, response)
+
+    @router.patch(
+        one,
+        response_model=read_model,
+        summary=f"Update {_article(label)} {label} (JSON merge patch, If-Match required)",
+        responses=problem_responses(*spec.write_problems, 404, 410, 412, 428),
+        name=f"patch_{singular}",
+    )
+    async def patch_record(
+        ref: Ref,
+        body: patch_model,  # type: ignore[valid-type]
+        service: Service,
+        actor: Writer,
+        response: Response,
+        if_match: IfMatch = None,
+    ) -> BaseModel:
+        record = await service.update(ref, body.changes(), if_match, actor)
+        return _read(record, actor, response)
+
+    @router.delete(
+        one,
+        status_code=status.HTTP_204_NO_CONTENT,
+        summary=f"Delete {_article(label)} {label} (If-Match required; leaves a tombstone)",
+        responses=problem_responses(*spec.delete_problems),
+        name=f"delete_{singular}",
+    )
+    async def delete_record(
+        ref: Ref, service: Service, actor: Writer, if_match: IfMatch = None
+    ) -> Response:
+        await service.delete(ref, if_match, actor)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    return router
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
