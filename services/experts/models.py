@@ -13,9 +13,6 @@ from services.kernel.db import JSONType, new_metadata
 from services.kernel.idempotency import IdempotencyMixin
 from services.kernel.records import RecordMixin, live_unique
 
-ID_PREFIX = LIBRARY.id_prefix
-ENTITY = LIBRARY.entity
-
 
 class Base(DeclarativeBase):
     metadata = new_metadata()

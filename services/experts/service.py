@@ -9,17 +9,13 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.experts.documents import expert_document
-from services.experts.exceptions import (
-    DuplicateIdentifier,
-    ExpertDeleted,
-    ExpertNotFound,
-    UnknownInstitutions,
-)
-from services.experts.models import ENTITY, ID_PREFIX, Expert, ExpertChange
+from services.experts.exceptions import UnknownInstitutions
+from services.experts.library import LIBRARY
+from services.experts.models import Expert, ExpertChange
 from services.experts.repository import ExpertRepository
 from services.experts.schemas import AFFILIATIONS, WRITABLE_FIELDS, ExpertFields
 from services.kernel import identifiers
-from services.kernel.bulk import BulkLine, BulkResponse, upsert_lines
+from services.kernel.bulk import BulkLine
 from services.kernel.errors import validation_failed
 from services.kernel.http import ServiceClient
 from services.kernel.ids import new_id
@@ -35,19 +31,18 @@ from services.kernel.ownership import (
 from services.kernel.peers import missing_ids
 from services.kernel.pinyin import person_name_pinyin
 from services.kernel.records import changed_values
-from services.kernel.service import LibraryService
+from services.kernel.service import RecordService
 
-LOOKUP = RecordLookup(
-    schemes={"orcid": ExternalId("orcid", identifiers.normalize_orcid)},
-    accepted="an exp_… ID or orcid:…",
-    not_found=ExpertNotFound,
-    deleted=ExpertDeleted,
+LOOKUP = RecordLookup.of_library(
+    LIBRARY, {"orcid": ExternalId("orcid", identifiers.normalize_orcid)}
 )
 
 
-class ExpertService(LibraryService[Expert]):
+class ExpertService(RecordService[Expert]):
     change_model = ExpertChange
-    entity = ENTITY
+    entity = LIBRARY.entity
+    lookup = LOOKUP
+    unique_columns = ("orcid",)
     repo: ExpertRepository
 
     def __init__(self, session: AsyncSession, institutions: ServiceClient) -> None:
@@ -58,19 +53,6 @@ class ExpertService(LibraryService[Expert]):
 
     def document(self, record: Expert) -> dict[str, Any]:
         return expert_document(record)
-
-    # reads
-
-    async def get(self, ref: str) -> Expert:
-        """An expert by `exp_…` ID or `orcid:…`; 404 if unknown, 410 if deleted."""
-        return await LOOKUP.find(self.repo, ref)
-
-    async def list(
-        self, *, after: str | None, limit: int, ids: Sequence[str] | None = None
-    ) -> Sequence[Expert]:
-        if ids is not None:
-            return await self.repo.list_by_ids(ids)
-        return await self.repo.list_after(after, limit)
 
     # writes
     #
@@ -90,17 +72,11 @@ class ExpertService(LibraryService[Expert]):
         if patch.get("affiliations") is not None:
             # A merge patch replaces a list whole, so the patched list is the new one.
             await self._check_institutions(_validated_affiliations(patch["affiliations"]))
-        record = await self.get(ref)
+        record = await self.get(ref, actor)
         expected = self._may_change(record, if_match, actor)
         current = {field: getattr(record, field) for field in WRITABLE_FIELDS}
         values = patched(ExpertFields, current, patch).model_dump(mode="json")
         return await self._apply(record, expected, values, actor)
-
-    async def delete(self, ref: str, if_match: str | None, actor: Actor) -> None:
-        """Soft-delete: the row stays, the change feed gets a tombstone."""
-        record = await self.get(ref)
-        expected = self._may_change(record, if_match, actor)
-        await self._soft_delete(record, expected)
 
     async def upsert(
         self, source: str, external_id: str, data: ExpertFields, actor: Actor
@@ -123,12 +99,9 @@ class ExpertService(LibraryService[Expert]):
             replace,
         )
 
-    async def bulk_upsert(self, lines: Sequence[BulkLine], actor: Actor) -> BulkResponse:
-        """`upsert` each valid line in its own savepoint; a refused line fails alone.
-
-        The institutions of every line are checked in one call up front, before this
-        service's transaction starts.
-        """
+    async def _before_bulk(self, lines: Sequence[BulkLine]) -> None:
+        """The institutions of every line, checked in one call before this service's
+        transaction starts; a line naming a missing one is refused alone."""
         wanted = {a.institution_id for line in lines if line.ok for a in line.data.affiliations}
         unknown = await missing_ids(self.institutions, "/institutions", wanted) if wanted else set()
         self.live_institutions |= wanted - unknown
@@ -138,18 +111,13 @@ class ExpertService(LibraryService[Expert]):
                 missing = [(i, ref) for i, ref in enumerate(ids) if ref in unknown]
                 if missing:
                     line.reject(UnknownInstitutions(missing))
-        return await upsert_lines(
-            self.session,
-            lines,
-            lambda line: self.upsert(line.source, line.external_id, line.data, actor),
-        )
 
     # rules
 
     async def _add(self, values: dict[str, Any]) -> Expert:
         values.update(_derived(values))
-        await self._check_unique(values, exclude_id=None)
-        return await self._insert(new_id(ID_PREFIX), values)
+        await self._check_identifiers(values, exclude_id=None)
+        return await self._insert(new_id(LIBRARY.id_prefix), values)
 
     async def _apply(
         self, record: Expert, expected: int, values: dict[str, Any], actor: Actor
@@ -159,7 +127,7 @@ class ExpertService(LibraryService[Expert]):
         changed = changed_values(record, values)
         if not changed:
             return record  # nothing to write: no new version, no change-feed entry
-        await self._check_unique(values, exclude_id=record.id)
+        await self._check_identifiers(values, exclude_id=record.id)
         return await self._save(record, expected, changed)
 
     async def _check_institutions(self, affiliations: Sequence[dict[str, Any]]) -> None:
@@ -171,23 +139,6 @@ class ExpertService(LibraryService[Expert]):
         unknown = await missing_ids(self.institutions, "/institutions", unconfirmed)
         if unknown:
             raise UnknownInstitutions([(i, ref) for i, ref in enumerate(ids) if ref in unknown])
-
-    async def _check_unique(self, values: dict[str, Any], *, exclude_id: str | None) -> None:
-        orcid = values.get("orcid")
-        if orcid:
-            existing = await self.repo.get_live_by(orcid=orcid)
-            if existing is not None and existing.id != exclude_id:
-                raise DuplicateIdentifier("orcid", orcid, existing.id)
-        if values.get("source") and values.get("external_id"):
-            existing = await self.repo.get_live_by(
-                owner_org=values["owner_org"],
-                source=values["source"],
-                external_id=values["external_id"],
-            )
-            if existing is not None and existing.id != exclude_id:
-                raise DuplicateIdentifier(
-                    "external_id", f"{values['source']}/{values['external_id']}", existing.id
-                )
 
 
 def _derived(values: dict[str, Any]) -> dict[str, str]:

@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from services.kernel.errors import Conflict, FieldError, Gone, NotFound, ValidationFailed
-
-
-class InstitutionNotFound(NotFound):
-    def __init__(self, ref: str) -> None:
-        super().__init__(f"No institution {ref[:120]!r}; check the ID (ins_…, ror:…, uscc:…).")
-
-
-class InstitutionDeleted(Gone):
-    def __init__(self, ref: str) -> None:
-        super().__init__(f"Institution {ref[:120]!r} was deleted; its ID is not reused.")
+from services.kernel.errors import Conflict, FieldError, ValidationFailed
 
 
 class InvalidReference(ValidationFailed):
@@ -22,15 +12,6 @@ class InvalidReference(ValidationFailed):
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}", errors=[FieldError(("body", field), message)])
-
-
-class DuplicateIdentifier(Conflict):
-    def __init__(self, field: str, value: str, existing_id: str) -> None:
-        message = f"{field} {value!r} already belongs to institution {existing_id}"
-        super().__init__(
-            f"{message}; update that record instead, or correct the {field}.",
-            errors=[FieldError(("body", field), message, "duplicate")],
-        )
 
 
 # How the 409 of a refused delete names each kind of referring record.

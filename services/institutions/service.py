@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.institutions.documents import institution_document
 from services.institutions.exceptions import (
-    DuplicateIdentifier,
     HasDependents,
-    InstitutionDeleted,
-    InstitutionNotFound,
     InvalidReference,
 )
-from services.institutions.models import ENTITY, ID_PREFIX, Institution, InstitutionChange
+from services.institutions.library import LIBRARY
+from services.institutions.models import Institution, InstitutionChange
 from services.institutions.references import Referrers
 from services.institutions.repository import InstitutionRepository
 from services.institutions.schemas import WRITABLE_FIELDS, InstitutionFields
 from services.kernel import identifiers
-from services.kernel.bulk import BulkLine, BulkResponse, upsert_lines
 from services.kernel.ids import new_id
 from services.kernel.internal_auth import Actor
 from services.kernel.locks import lock_for_transaction
@@ -33,7 +29,7 @@ from services.kernel.ownership import (
     owner_for_update,
 )
 from services.kernel.records import changed_values
-from services.kernel.service import LibraryService
+from services.kernel.service import RecordService
 
 # Deeper than any real hierarchy (ministry → university → school → department); also the
 # bound that stops a walk up a corrupted chain.
@@ -45,20 +41,20 @@ HIERARCHY_LOCK = "institutions-hierarchy"
 # Columns that link institutions to each other.
 LINKS = ("parent_id", "merged_into")
 
-LOOKUP = RecordLookup(
-    schemes={
+LOOKUP = RecordLookup.of_library(
+    LIBRARY,
+    {
         "ror": ExternalId("ror_id", identifiers.normalize_ror),
         "uscc": ExternalId("uscc", identifiers.normalize_uscc),
     },
-    accepted="an ins_… ID, ror:… or uscc:…",
-    not_found=InstitutionNotFound,
-    deleted=InstitutionDeleted,
 )
 
 
-class InstitutionService(LibraryService[Institution]):
+class InstitutionService(RecordService[Institution]):
     change_model = InstitutionChange
-    entity = ENTITY
+    entity = LIBRARY.entity
+    lookup = LOOKUP
+    unique_columns = ("uscc", "ror_id")
     repo: InstitutionRepository
 
     def __init__(self, session: AsyncSession, referrers: Referrers) -> None:
@@ -68,53 +64,27 @@ class InstitutionService(LibraryService[Institution]):
     def document(self, record: Institution) -> dict[str, Any]:
         return institution_document(record)
 
-    # reads
-
-    async def get(self, ref: str) -> Institution:
-        """An institution by `ins_…` ID, `ror:…` or `uscc:…`; 404 if unknown, 410 if deleted."""
-        return await LOOKUP.find(self.repo, ref)
-
-    async def list(
-        self, *, after: str | None, limit: int, ids: Sequence[str] | None = None
-    ) -> Sequence[Institution]:
-        if ids is not None:
-            return await self.repo.list_by_ids(ids)
-        return await self.repo.list_after(after, limit)
-
     # writes
 
     async def create(self, data: InstitutionFields, actor: Actor) -> Institution:
         values = data.model_dump(mode="json")
         values["owner_org"] = owner_for_create(values.get("owner_org"), actor)
-        record_id = new_id(ID_PREFIX)
+        record_id = new_id(LIBRARY.id_prefix)
         if any(values.get(link) for link in LINKS):
             await lock_for_transaction(self.session, HIERARCHY_LOCK)
         await self._check_references(record_id, values)
-        await self._check_unique(values, exclude_id=None)
+        await self._check_identifiers(values, exclude_id=None)
         return await self._insert(record_id, values)
 
     async def update(
         self, ref: str, patch: dict[str, Any], if_match: str | None, actor: Actor
     ) -> Institution:
         """Apply a JSON merge patch, only if the caller's ETag is current."""
-        record = await self.get(ref)
+        record = await self.get(ref, actor)
         expected = self._may_change(record, if_match, actor)
         current = {field: getattr(record, field) for field in WRITABLE_FIELDS}
         values = patched(InstitutionFields, current, patch).model_dump(mode="json")
         return await self._apply(record, expected, values, actor)
-
-    async def delete(self, ref: str, if_match: str | None, actor: Actor) -> None:
-        """Soft-delete (the row stays, the change feed gets a tombstone), refused (409) while
-        institutions, experts, outcomes or special-database records still refer to it."""
-        record = await self.get(ref)
-        expected = self._may_change(record, if_match, actor)
-        referring = await self.referrers.count(record.id)
-        await lock_for_transaction(self.session, HIERARCHY_LOCK)
-        children, merged = await self.repo.count_dependents(record.id)
-        referring = {"children": children, "merged": merged, **referring}
-        if any(referring.values()):
-            raise HasDependents(record.id, referring)
-        await self._soft_delete(record, expected)
 
     async def upsert(
         self, source: str, external_id: str, data: InstitutionFields, actor: Actor
@@ -135,13 +105,15 @@ class InstitutionService(LibraryService[Institution]):
             replace,
         )
 
-    async def bulk_upsert(self, lines: Sequence[BulkLine], actor: Actor) -> BulkResponse:
-        """`upsert` each valid line in its own savepoint; a refused line fails alone."""
-        return await upsert_lines(
-            self.session,
-            lines,
-            lambda line: self.upsert(line.source, line.external_id, line.data, actor),
-        )
+    async def _before_delete(self, record: Institution) -> None:
+        """Refused (409) while institutions, or records of the libraries naming institutions
+        (experts, outcomes, special databases), still refer to it."""
+        referring = await self.referrers.count(record.id)
+        await lock_for_transaction(self.session, HIERARCHY_LOCK)
+        children, merged = await self.repo.count_dependents(record.id)
+        referring = {"children": children, "merged": merged, **referring}
+        if any(referring.values()):
+            raise HasDependents(record.id, referring)
 
     # rules
 
@@ -155,7 +127,7 @@ class InstitutionService(LibraryService[Institution]):
         if changed.keys() & set(LINKS):
             await lock_for_transaction(self.session, HIERARCHY_LOCK)
         await self._check_references(record.id, values)
-        await self._check_unique(values, exclude_id=record.id)
+        await self._check_identifiers(values, exclude_id=record.id)
         return await self._save(record, expected, changed)
 
     async def _check_references(self, record_id: str, values: dict[str, Any]) -> None:
@@ -197,21 +169,3 @@ class InstitutionService(LibraryService[Institution]):
         raise InvalidReference(
             "parent_id", f"the hierarchy above {parent_id} is deeper than {MAX_HIERARCHY_DEPTH}"
         )
-
-    async def _check_unique(self, values: dict[str, Any], *, exclude_id: str | None) -> None:
-        for field in ("uscc", "ror_id"):
-            value = values.get(field)
-            if value:
-                existing = await self.repo.get_live_by(**{field: value})
-                if existing is not None and existing.id != exclude_id:
-                    raise DuplicateIdentifier(field, value, existing.id)
-        if values.get("source") and values.get("external_id"):
-            existing = await self.repo.get_live_by(
-                owner_org=values["owner_org"],
-                source=values["source"],
-                external_id=values["external_id"],
-            )
-            if existing is not None and existing.id != exclude_id:
-                raise DuplicateIdentifier(
-                    "external_id", f"{values['source']}/{values['external_id']}", existing.id
-                )

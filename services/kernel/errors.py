@@ -80,6 +80,20 @@ class Conflict(ProblemError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class DuplicateIdentifier(Conflict):
+    """An identifier (a DOI, an ORCID, an import key) already names another live record."""
+
+    def __init__(self, entity: str, field: str, value: str, existing_id: str | None) -> None:
+        # existing_id is None when the caller may not see that record: it is not named.
+        what = entity.replace("_", " ")
+        holder = f"{what} {existing_id}" if existing_id else f"another {what}"
+        message = f"{field} {value!r} already belongs to {holder}"
+        super().__init__(
+            f"{message}; update that record instead, or correct the {field}.",
+            errors=[FieldError(("body", field), message, "duplicate")],
+        )
+
+
 class Gone(ProblemError):
     status, slug, title = 410, "gone", "Deleted"
 

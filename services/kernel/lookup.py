@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from services.kernel.errors import BadRequest, ProblemError
+from services.kernel.errors import BadRequest, Gone, NotFound, ProblemError
 from services.kernel.identifiers import IdentifierError
+from services.kernel.library import LibraryFacts
 from services.kernel.records import RecordMixin
 from services.kernel.repository import Repository
 
@@ -29,6 +30,19 @@ class ExternalId:
     echo: int = 40
 
 
+class RecordNotFound(NotFound):
+    """No such record, or one the caller may not see: its existence is not confirmed."""
+
+    def __init__(self, entity: str, ref: str, accepted: str) -> None:
+        super().__init__(f"No {entity.replace('_', ' ')} {ref[:120]!r}; check it is {accepted}.")
+
+
+class RecordDeleted(Gone):
+    def __init__(self, entity: str, ref: str) -> None:
+        what = entity.replace("_", " ").capitalize()
+        super().__init__(f"{what} {ref[:120]!r} was deleted; its ID is not reused.")
+
+
 @dataclass(frozen=True, slots=True)
 class RecordLookup:
     """How one library's records are named in URLs, and its errors for missing ones."""
@@ -40,6 +54,21 @@ class RecordLookup:
     deleted: Callable[[str], ProblemError]
     # Whether `DOI:` is read as `doi:`.
     ignore_case: bool = False
+
+    @classmethod
+    def of_library(
+        cls, library: LibraryFacts, schemes: Mapping[str, ExternalId], *, ignore_case: bool = False
+    ) -> RecordLookup:
+        """A library's lookup, its errors worded from its declaration."""
+        ways = [f"an {library.id_prefix}_… ID", *(f"{scheme}:…" for scheme in schemes)]
+        accepted = ways[0] if len(ways) == 1 else f"{', '.join(ways[:-1])} or {ways[-1]}"
+        return cls(
+            schemes=schemes,
+            accepted=accepted,
+            not_found=lambda ref: RecordNotFound(library.entity, ref, accepted),
+            deleted=lambda ref: RecordDeleted(library.entity, ref),
+            ignore_case=ignore_case,
+        )
 
     def external(self, ref: str) -> tuple[str, str] | None:
         """`(column, normalised value)` for an external ID; None for a record ID; 400 if bad."""

@@ -70,11 +70,6 @@ class RecordRoutes:
     checks_description: str | None = None
 
     @property
-    def visible_by_record(self) -> bool:
-        """Records carry their own visibility: reads and lists take the caller."""
-        return not self.library.all_public
-
-    @property
     def peer_problems(self) -> tuple[int, ...]:
         """A write that checks other libraries' records can find their service down (503)."""
         asks_peers = self.library.open_references or any(
@@ -142,9 +137,8 @@ def record_router(spec: RecordRoutes) -> APIRouter:
     async def list_records(
         service: Service, caller: InternalCaller, query: ListQuery
     ) -> ListEnvelope[Any]:
-        page = dict(after=query.after, limit=query.page_size, ids=query.ids)
-        records = await (
-            service.list(caller, **page) if spec.visible_by_record else service.list(**page)
+        records = await service.list(
+            caller, after=query.after, limit=query.page_size, ids=query.ids
         )
         return ListEnvelope[listed_model](
             meta=query.meta(records),
@@ -230,8 +224,7 @@ def record_router(spec: RecordRoutes) -> APIRouter:
     async def get_record(
         ref: Ref, service: Service, caller: InternalCaller, response: Response
     ) -> BaseModel:
-        record = await (service.get(ref, caller) if spec.visible_by_record else service.get(ref))
-        return _read(record, caller, response)
+        return _read(await service.get(ref, caller), caller, response)
 
     @router.patch(
         one,

@@ -14,9 +14,6 @@ from services.kernel.idempotency import IdempotencyMixin
 from services.kernel.records import RecordMixin, live_unique
 from services.outcomes.library import LIBRARY
 
-ID_PREFIX = LIBRARY.id_prefix
-ENTITY = LIBRARY.entity
-
 
 class Base(DeclarativeBase):
     metadata = new_metadata()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kernel import identifiers
-from services.kernel.bulk import BulkLine, BulkResponse, upsert_lines
+from services.kernel.bulk import BulkLine
 from services.kernel.http import ServiceClient
 from services.kernel.ids import new_id
 from services.kernel.internal_auth import Actor
@@ -23,16 +23,14 @@ from services.kernel.ownership import (
 )
 from services.kernel.peers import missing_ids
 from services.kernel.records import changed_values
-from services.kernel.service import LibraryService
+from services.kernel.service import RecordService
 from services.kernel.visibility import can_see, scope_for
 from services.outcomes.documents import outcome_document
 from services.outcomes.exceptions import (
-    DuplicateIdentifier,
-    OutcomeDeleted,
-    OutcomeNotFound,
     UnknownReferences,
 )
-from services.outcomes.models import ENTITY, ID_PREFIX, Outcome, OutcomeChange
+from services.outcomes.library import LIBRARY
+from services.outcomes.models import Outcome, OutcomeChange
 from services.outcomes.repository import OutcomeRepository
 from services.outcomes.schemas import (
     WRITABLE_FIELDS,
@@ -42,12 +40,8 @@ from services.outcomes.schemas import (
 )
 
 # DOIs are long, so more of a malformed one is quoted back; `DOI:` is read as `doi:`.
-LOOKUP = RecordLookup(
-    schemes={"doi": ExternalId("doi", identifiers.normalize_doi, echo=60)},
-    accepted="an out_… ID or doi:…",
-    not_found=OutcomeNotFound,
-    deleted=OutcomeDeleted,
-    ignore_case=True,
+LOOKUP = RecordLookup.of_library(
+    LIBRARY, {"doi": ExternalId("doi", identifiers.normalize_doi, echo=60)}, ignore_case=True
 )
 
 
@@ -59,9 +53,14 @@ class Peers:
     institutions: ServiceClient
 
 
-class OutcomeService(LibraryService[Outcome]):
+class OutcomeService(RecordService[Outcome]):
     change_model = OutcomeChange
-    entity = ENTITY
+    entity = LIBRARY.entity
+    lookup = LOOKUP
+    unique_columns = ("doi",)
+    # `upsert` keeps no state across lines (`live_references` only grows with IDs found
+    # live), so the lines may go in one savepoint (kernel/bulk.py).
+    bulk_together = True
     repo: OutcomeRepository
 
     def __init__(self, session: AsyncSession, peers: Peers) -> None:
@@ -75,12 +74,9 @@ class OutcomeService(LibraryService[Outcome]):
 
     # reads
 
-    async def get(self, ref: str, actor: Actor) -> Outcome:
-        """An outcome by `out_…` ID or `doi:…`; 404 if unknown or not visible, 410 if deleted."""
+    def admits(self, actor: Actor) -> Callable[[Outcome], bool]:
         # An invisible record answers exactly like a missing one, deleted or not.
-        return await LOOKUP.find(
-            self.repo, ref, admits=lambda r: can_see(actor, r.visibility, r.owner_org)
-        )
+        return lambda record: can_see(actor, record.visibility, record.owner_org)
 
     async def list(
         self, actor: Actor, *, after: str | None, limit: int, ids: Sequence[str] | None = None
@@ -98,8 +94,8 @@ class OutcomeService(LibraryService[Outcome]):
         owner = owner_for_create(data.owner_org, actor)
         await self._check_references(data, previous=None)
         values = _columns(data) | {"owner_org": owner}
-        await self._check_unique(values, exclude_id=None, actor=actor, key_free=key_free)
-        return await self._insert(new_id(ID_PREFIX), values)
+        await self._check_identifiers(values, exclude_id=None, actor=actor, key_free=key_free)
+        return await self._insert(new_id(LIBRARY.id_prefix), values)
 
     async def update(
         self, ref: str, patch: dict[str, Any], if_match: str | None, actor: Actor
@@ -109,12 +105,6 @@ class OutcomeService(LibraryService[Outcome]):
         expected = self._may_change(record, if_match, actor)
         data = patched(OutcomeFields, _fields_of(record), patch)
         return await self._apply(record, expected, data, actor)
-
-    async def delete(self, ref: str, if_match: str | None, actor: Actor) -> None:
-        """Soft-delete: the row stays, the change feed gets a tombstone."""
-        record = await self.get(ref, actor)
-        expected = self._may_change(record, if_match, actor)
-        await self._soft_delete(record, expected)
 
     async def upsert(
         self, source: str, external_id: str, data: OutcomeFields, actor: Actor
@@ -137,13 +127,10 @@ class OutcomeService(LibraryService[Outcome]):
             replace,
         )
 
-    async def bulk_upsert(self, lines: Sequence[BulkLine], actor: Actor) -> BulkResponse:
-        """`upsert` each valid line in its own savepoint; a refused line fails alone.
-
-        The experts and institutions of every line are asked for in one call per service up
-        front, before this service's transaction starts; only IDs found missing there are
-        asked again, line by line, with the usual rules.
-        """
+    async def _before_bulk(self, lines: Sequence[BulkLine]) -> None:
+        """The experts and institutions of every line, asked for in one call per service
+        before this service's transaction starts; only IDs found missing there are asked
+        again, line by line, with the usual rules."""
         valid = [line.data for line in lines if line.ok]
         experts = {a.expert_id for d in valid for a in d.authors if a.expert_id}
         institutions = {i for d in valid for i in d.institution_ids}
@@ -153,14 +140,6 @@ class OutcomeService(LibraryService[Outcome]):
         ):
             if wanted:
                 self.live_references |= wanted - await missing_ids(client, collection, wanted)
-        # `upsert` keeps no state across lines (`live_references` only grows with IDs found
-        # live), so the lines may go in one savepoint (kernel/bulk.py).
-        return await upsert_lines(
-            self.session,
-            lines,
-            lambda line: self.upsert(line.source, line.external_id, line.data, actor),
-            together=True,
-        )
 
     # rules
 
@@ -173,7 +152,7 @@ class OutcomeService(LibraryService[Outcome]):
         if not changed:
             return record  # nothing to write: no new version, no change-feed entry
         await self._check_references(data, previous=record)
-        await self._check_unique(values, exclude_id=record.id, actor=actor)
+        await self._check_identifiers(values, exclude_id=record.id, actor=actor)
         return await self._save(record, expected, changed)
 
     async def _check_references(self, data: OutcomeFields, *, previous: Outcome | None) -> None:
@@ -208,26 +187,6 @@ class OutcomeService(LibraryService[Outcome]):
                 ]
         if problems:
             raise UnknownReferences(problems)
-
-    async def _check_unique(
-        self,
-        values: dict[str, Any],
-        *,
-        exclude_id: str | None,
-        actor: Actor,
-        key_free: bool = False,
-    ) -> None:
-        keys: list[tuple[str, str, dict[str, Any]]] = []
-        if values.get("doi"):
-            keys.append(("doi", values["doi"], {"doi": values["doi"]}))
-        if values.get("source") and values.get("external_id") and not key_free:
-            key = {name: values[name] for name in ("owner_org", "source", "external_id")}
-            keys.append(("external_id", f"{key['source']}/{key['external_id']}", key))
-        for field, shown, columns in keys:
-            existing = await self.repo.get_live_by(**columns)
-            if existing is not None and existing.id != exclude_id:
-                visible = can_see(actor, existing.visibility, existing.owner_org)
-                raise DuplicateIdentifier(field, shown, existing.id if visible else None)
 
 
 def _columns(data: OutcomeFields) -> dict[str, Any]:
