@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench.generate import DEFAULT_OUT
 from bench.measure import machine_info, table, write_result
 from services.gateway.search.backends.elasticsearch import BULK_CHUNK, ElasticsearchBackend
-from services.gateway.search.fields import LIBRARY_SCHEMAS
+from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.outcomes.models import Outcome
 
 LIST_SEPARATOR = "；"

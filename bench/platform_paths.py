@@ -23,7 +23,7 @@ from bench.queries import BenchQuery, list_params
 from bench.stack import PlatformStack, platform_stack
 from services.gateway.search.analysis import get_analyzer
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
-from services.gateway.search.fields import LIBRARY_SCHEMAS
+from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.gateway.search.service import SearchService
 from services.kernel.internal_auth import Actor, Role
 

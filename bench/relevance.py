@@ -45,8 +45,8 @@ from services.gateway.search.analysis import (
 from services.gateway.search.backends.base import SearchBackend
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.backends.embedded import EmbeddedBackend
-from services.gateway.search.documents import outcome_document
-from services.gateway.search.fields import OUTCOMES
+from services.gateway.search.libraries.outcomes import SCHEMA as OUTCOMES
+from services.gateway.search.libraries.outcomes import outcome_document
 from services.gateway.search.model import (
     IndexDocument,
     LibrarySchema,
@@ -436,7 +436,7 @@ class Documents:
         return replace(OUTCOMES, text_fields=flat)
 
     def build(self, analyzer: Analyzer, paper: Paper, keywords: bool) -> IndexDocument:
-        document = outcome_document(outcome_source(paper, keywords), {}, {}, analyzer)
+        document = outcome_document(outcome_source(paper, keywords), {}, analyzer)
         if self.tokens_once:
             document.tokens = {
                 name: " ".join(dict.fromkeys(tokens.split()))

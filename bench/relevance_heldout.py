@@ -60,8 +60,8 @@ from services.gateway.search.analysis import (
 from services.gateway.search.backends.base import SearchBackend
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.backends.embedded import EmbeddedBackend
-from services.gateway.search.documents import institution_document
-from services.gateway.search.fields import INSTITUTIONS
+from services.gateway.search.libraries.institutions import SCHEMA as INSTITUTIONS
+from services.gateway.search.libraries.institutions import institution_document
 from services.gateway.search.model import SearchRequest, SortKey
 from services.gateway.search.query import RELEVANCE
 from services.gateway.search.service import text_query
@@ -267,6 +267,7 @@ def name_search(es_url: str, analyzer: Analyzer) -> dict[str, dict[str, Any]]:
                 "visibility": "public",
                 "owner_org": "bench",
             },
+            {},
             analyzer,
         )
         for i, name in enumerate(names)

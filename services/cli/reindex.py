@@ -7,7 +7,7 @@ import asyncio
 
 from services.gateway.search.components import create_backend, create_search
 from services.gateway.search.feeds import IndexerStore
-from services.gateway.search.fields import LIBRARY_SCHEMAS
+from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.gateway.search.reindex import reindex_library
 from services.kernel.db import Database
 from services.kernel.settings import PlatformSettings
@@ -52,7 +52,9 @@ def add_reindex_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore
         "reindex", help="rebuild search indexes (zero downtime on Elasticsearch)"
     )
     parser.add_argument(
-        "--library", action="append", help="institutions, experts, outcomes (default: all)"
+        "--library",
+        action="append",
+        help=f"{', '.join(s.name for s in SERVICES)} (default: all)",
     )
     parser.add_argument(
         "--from-feeds",

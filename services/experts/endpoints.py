@@ -5,7 +5,13 @@ from __future__ import annotations
 from services.experts.dependencies import get_expert_service
 from services.experts.library import LIBRARY
 from services.experts.models import Expert
-from services.experts.schemas import ExpertCreate, ExpertFields, ExpertPatch, ExpertRead
+from services.experts.schemas import (
+    RESTRICTED_FIELDS,
+    ExpertCreate,
+    ExpertFields,
+    ExpertPatch,
+    ExpertRead,
+)
 from services.kernel.internal_auth import Actor, Role
 from services.kernel.record_routes import RecordRoutes, record_router
 
@@ -23,6 +29,7 @@ ROUTES = RecordRoutes(
     patch=ExpertPatch,
     fields=ExpertFields,
     show=_shown,
+    restricted_fields=RESTRICTED_FIELDS,
     read_description="`email` and `phone` are included for signed-in callers and left out "
     "entirely for anonymous ones.",
     checks_description="Affiliations must name existing institutions",

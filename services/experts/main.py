@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.experts.config import ExpertsSettings
-from services.experts.endpoints import router
+from services.experts.endpoints import ROUTES, router
 from services.experts.library import LIBRARY
 from services.experts.models import Base, ExpertChange, ExpertIdempotency
 from services.experts.service import count_institution_references
@@ -52,5 +52,5 @@ def create_app(
 
 # What `zhihui` runs for this library (services/registry.py finds it by the declaration).
 SERVICE = ServiceSpec.of_library(
-    LIBRARY, settings=ExpertsSettings, metadata=Base.metadata, create_app=create_app
+    LIBRARY, settings=ExpertsSettings, metadata=Base.metadata, create_app=create_app, routes=ROUTES
 )

@@ -10,17 +10,15 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from services.gateway.libraries import LIBRARIES, Library
-from services.gateway.search.documents import RECORD_DOCUMENTS
-from services.gateway.search.fields import LIBRARY_SCHEMAS
-from services.gateway.search.model import LibrarySchema
+from services.gateway.search.libraries import LIBRARY_SEARCHES
+from services.gateway.search.model import LibrarySearch
 from services.kernel.library import LibraryDeclarationError, LibraryFacts, record_libraries
 
 
 def missing_parts(
     declared: Sequence[LibraryFacts],
     routes: Collection[Library],
-    schemas: Mapping[str, LibrarySchema],
-    documents: Collection[str],
+    searches: Mapping[str, LibrarySearch],
 ) -> list[str]:
     """What each declared record library lacks on the gateway, as sentences."""
     served = {library.name for library in routes}
@@ -29,12 +27,14 @@ def missing_parts(
         where = f"library {facts.name!r}"
         if facts.name not in served:
             missing.append(f"{where}: no routes (services/gateway/libraries.py)")
-        if facts.name not in documents:
-            missing.append(f"{where}: no document builder (search/documents.py RECORD_DOCUMENTS)")
-        schema = schemas.get(facts.name)
-        if schema is None:
-            missing.append(f"{where}: no search fields (search/fields.py LIBRARY_SCHEMAS)")
+        search = searches.get(facts.name)
+        if search is None:
+            missing.append(
+                f"{where}: no search fields or documents "
+                f"(services/gateway/search/libraries/{facts.name}.py)"
+            )
             continue
+        schema = search.schema
         for link in facts.links:
             field = schema.fields.get(link.filter_field)
             if field is None:
@@ -52,6 +52,6 @@ def missing_parts(
 
 def check_libraries() -> None:
     """Refuse to start when a declared record library is only partly served."""
-    missing = missing_parts(record_libraries(), LIBRARIES, LIBRARY_SCHEMAS, RECORD_DOCUMENTS)
+    missing = missing_parts(record_libraries(), LIBRARIES, LIBRARY_SEARCHES)
     if missing:
         raise LibraryDeclarationError("; ".join(missing))

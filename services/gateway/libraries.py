@@ -1,7 +1,12 @@
-"""The libraries the gateway serves: path, owning service, schemas for the docs, and shaping."""
+"""The libraries the gateway serves: path, owning service, schemas for the docs, and shaping.
+
+Derived from each library's declaration, its service's routes and its search facts; only the
+special databases' records, served per database, are declared here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -10,17 +15,13 @@ from pydantic import BaseModel
 
 from services.datasets import library as datasets_library
 from services.datasets import schemas as dataset_schemas
-from services.experts import library as experts_library
-from services.experts import schemas as expert_schemas
-from services.gateway.listing import ExpertListed, OutcomeListed
 from services.gateway.proxy import RecordShaper
-from services.institutions import library as institutions_library
-from services.institutions import schemas as institution_schemas
+from services.gateway.search.libraries import LIBRARY_SEARCHES
+from services.kernel.component import ServiceSpec
 from services.kernel.internal_auth import Actor, Role
-from services.kernel.library import LibraryFacts
+from services.kernel.library import LibraryDeclarationError, LibraryFacts, library_named
 from services.kernel.visibility import can_see
-from services.outcomes import library as outcomes_library
-from services.outcomes import schemas as outcome_schemas
+from services.registry import SERVICES
 
 MIB = 1024 * 1024
 
@@ -30,18 +31,24 @@ def shape_public_record(_actor: Actor, record: dict[str, Any]) -> dict[str, Any]
     return record
 
 
-def shape_expert(actor: Actor, record: dict[str, Any]) -> dict[str, Any] | None:
-    """Experts are public; their contact details only for reader keys and above."""
-    if actor.role is Role.ANONYMOUS:
-        return {k: v for k, v in record.items() if k not in expert_schemas.RESTRICTED_FIELDS}
-    return record
+def record_shaper(library: LibraryFacts, restricted: Sequence[str]) -> RecordShaper:
+    """A record as the caller may see it: none if its visibility hides it (a library whose
+    records carry their own), and restricted fields (contact details) only for reader keys
+    and above."""
+    if library.all_public and not restricted:
+        return shape_public_record
+    hidden = frozenset(restricted)
 
+    def shape(actor: Actor, record: dict[str, Any]) -> dict[str, Any] | None:
+        if not library.all_public and not can_see(
+            actor, str(record.get("visibility")), record.get("owner_org")
+        ):
+            return None
+        if hidden and actor.role is Role.ANONYMOUS:
+            return {k: v for k, v in record.items() if k not in hidden}
+        return record
 
-def shape_outcome(actor: Actor, record: dict[str, Any]) -> dict[str, Any] | None:
-    """Outcomes carry their own visibility: an invisible one does not exist for the caller."""
-    if not can_see(actor, str(record.get("visibility")), record.get("owner_org")):
-        return None
-    return record
+    return shape
 
 
 def dataset_slug(
@@ -74,54 +81,38 @@ class Library:
     # Public path below /api/v1 (the service path is the same); defaults to `name`.
     route: str | None = None
     path_dependencies: tuple[Any, ...] = ()
+    # An external ID may hold a slash (a DOI): the ref takes the rest of the path.
+    ref_is_path: bool = False
 
     @property
     def path(self) -> str:
         return self.route or self.name
 
     @classmethod
-    def of(cls, library: LibraryFacts, **api: Any) -> Library:
-        """A record library as declared (name, label, ID prefix, external IDs) and its API."""
+    def of_service(cls, spec: ServiceSpec) -> Library:
+        """A record library as its declaration, its service's routes and its search say."""
+        library, routes = library_named(spec.name), spec.routes
+        if routes is None:
+            raise LibraryDeclarationError(f"{spec.name}: its service declares no record routes")
+        search = LIBRARY_SEARCHES.get(spec.name)
+        body_limit = spec.settings.model_fields["max_body_bytes"].default
         return cls(
             name=library.name,
             label=library.label,
             service=library.name,
             id_prefix=library.id_prefix,
+            read_schema=routes.read,
+            create_schema=routes.create,
+            patch_schema=routes.patch,
+            upsert_schema=routes.fields,
+            shape=record_shaper(library, routes.restricted_fields),
+            list_schema=(search.listed if search else None) or routes.listed,
+            has_visibility=not library.all_public,
             external_ids=", ".join(f"`{example}`" for example in library.external_ids),
-            **api,
+            max_body_bytes=body_limit,
+            ref_is_path=routes.ref_is_path,
         )
 
-
-INSTITUTIONS = Library.of(
-    institutions_library.LIBRARY,
-    read_schema=institution_schemas.InstitutionRead,
-    create_schema=institution_schemas.InstitutionCreate,
-    patch_schema=institution_schemas.InstitutionPatch,
-    upsert_schema=institution_schemas.InstitutionFields,
-    shape=shape_public_record,
-)
-
-EXPERTS = Library.of(
-    experts_library.LIBRARY,
-    read_schema=expert_schemas.ExpertRead,
-    create_schema=expert_schemas.ExpertCreate,
-    patch_schema=expert_schemas.ExpertPatch,
-    upsert_schema=expert_schemas.ExpertFields,
-    shape=shape_expert,
-    list_schema=ExpertListed,
-)
-
-OUTCOMES = Library.of(
-    outcomes_library.LIBRARY,
-    read_schema=outcome_schemas.OutcomeRead,
-    create_schema=outcome_schemas.OutcomeCreate,
-    patch_schema=outcome_schemas.OutcomePatch,
-    upsert_schema=outcome_schemas.OutcomeFields,
-    shape=shape_outcome,
-    list_schema=OutcomeListed,
-    has_visibility=True,
-    max_body_bytes=8 * MIB,  # full texts such as a 政府工作报告
-)
 
 DATASET_RECORDS = Library(
     name="dataset records",
@@ -140,4 +131,8 @@ DATASET_RECORDS = Library(
     path_dependencies=(Depends(dataset_slug),),
 )
 
-LIBRARIES: tuple[Library, ...] = (INSTITUTIONS, EXPERTS, OUTCOMES, DATASET_RECORDS)
+# Every declared record library, then the special databases' records.
+LIBRARIES: tuple[Library, ...] = (
+    *(Library.of_service(spec) for spec in SERVICES if spec.routes is not None),
+    DATASET_RECORDS,
+)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from fastapi import FastAPI
 
 from services.institutions.config import InstitutionsSettings
-from services.institutions.endpoints import router
+from services.institutions.endpoints import ROUTES, router
 from services.institutions.library import LIBRARY
 from services.institutions.models import Base, InstitutionChange, InstitutionIdempotency
 from services.institutions.references import Referrers
@@ -59,5 +59,9 @@ def create_app(
 
 # What `zhihui` runs for this library (services/registry.py finds it by the declaration).
 SERVICE = ServiceSpec.of_library(
-    LIBRARY, settings=InstitutionsSettings, metadata=Base.metadata, create_app=create_app
+    LIBRARY,
+    settings=InstitutionsSettings,
+    metadata=Base.metadata,
+    create_app=create_app,
+    routes=ROUTES,
 )

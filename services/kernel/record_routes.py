@@ -58,6 +58,8 @@ class RecordRoutes:
     # `read` / `listed` by default.
     show: Callable[[Any, Actor], BaseModel] | None = None
     show_listed: Callable[[Any, Actor], BaseModel] | None = None
+    # Fields only signed-in callers get (an expert's e-mail and phone); never in the index.
+    restricted_fields: tuple[str, ...] = ()
     # The longest `{ref}` accepted; `ref_is_path` when an external ID holds a slash (a DOI).
     ref_max_length: int = 120
     ref_is_path: bool = False

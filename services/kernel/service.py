@@ -42,95 +42,6 @@ class LibraryService(Generic[M]):
         """The record's search document (documents.py), carried by its change-feed entry."""
         raise NotImplementedError(f"{type(self).__name__} passes each document to _publish")
 
-
-class RecordService(LibraryService[M]):
-    """A record library's service: reads, deletes and bulk upserts the same way everywhere,
-    around the library's own rules (its `create`, `update` and `upsert`, and the hooks)."""
-
-    lookup: ClassVar[RecordLookup]
-    # Columns whose values name one live record (an ORCID, a DOI): a second is a 409.
-    unique_columns: ClassVar[tuple[str, ...]] = ()
-    # Whether bulk lines may share one savepoint (`upsert` keeps no state across lines).
-    bulk_together: ClassVar[bool] = False
-
-    def admits(self, actor: Actor) -> Callable[[M], bool] | None:
-        """Which records `actor` may see (None: every one); a library with visibility narrows."""
-        return None
-
-    # reads
-
-    async def get(self, ref: str, actor: Actor) -> M:
-        """The record `ref` names (ID or external ID); 404 if unknown or not for the caller,
-        410 if deleted."""
-        return await self.lookup.find(self.repo, ref, admits=self.admits(actor))
-
-    async def list(
-        self, actor: Actor, *, after: str | None, limit: int, ids: Sequence[str] | None = None
-    ) -> Sequence[M]:
-        """Live records: by IDs, or a page in ID order."""
-        if ids is not None:
-            return await self.repo.list_by_ids(ids)
-        return await self.repo.list_after(after, limit)
-
-    # writes
-
-    async def delete(self, ref: str, if_match: str | None, actor: Actor) -> None:
-        """Soft-delete: the row stays, the change feed gets a tombstone."""
-        record = await self.get(ref, actor)
-        expected = self._may_change(record, if_match, actor)
-        await self._before_delete(record)
-        await self._soft_delete(record, expected)
-
-    async def bulk_upsert(self, lines: Sequence[BulkLine], actor: Actor) -> BulkResponse:
-        """`upsert` each valid line in its own savepoint; a refused line fails alone."""
-        await self._before_bulk(lines)
-        return await upsert_lines(
-            self.session,
-            lines,
-            lambda line: self.upsert(line.source, line.external_id, line.data, actor),
-            together=self.bulk_together,
-        )
-
-    async def upsert(
-        self, source: str, external_id: str, data: Any, actor: Actor
-    ) -> tuple[M, UpsertResult]:
-        raise NotImplementedError
-
-    # hooks
-
-    async def _before_delete(self, record: M) -> None:
-        """Refuse a delete the library's rules forbid (raise); nothing by default."""
-
-    async def _before_bulk(self, lines: Sequence[BulkLine]) -> None:
-        """Checks made once for all lines (one call per peer service); nothing by default."""
-
-    # rules
-
-    async def _check_identifiers(
-        self,
-        values: Mapping[str, Any],
-        *,
-        exclude_id: str | None,
-        actor: Actor | None = None,
-        key_free: bool = False,
-    ) -> None:
-        """No other live record holds one of `unique_columns`, nor the owner's import key (409,
-        naming the holder if the caller may see it); `key_free`: the key was just looked up."""
-        keys: list[tuple[str, str, dict[str, Any]]] = [
-            (field, str(values[field]), {field: values[field]})
-            for field in self.unique_columns
-            if values.get(field)
-        ]
-        if values.get("source") and values.get("external_id") and not key_free:
-            key = {name: values[name] for name in ("owner_org", "source", "external_id")}
-            keys.append(("external_id", f"{key['source']}/{key['external_id']}", key))
-        admits = self.admits(actor) if actor is not None else None
-        for field, shown, columns in keys:
-            existing = await self.repo.get_live_by(**columns)
-            if existing is not None and existing.id != exclude_id:
-                named = existing.id if admits is None or admits(existing) else None
-                raise DuplicateIdentifier(self.entity, field, shown, named)
-
     def _may_change(self, record: M, if_match: str | None, actor: Actor) -> int:
         """The version the caller may change: 403 not theirs, 428 no If-Match, 412 stale."""
         ensure_may_write(record.owner_org, actor)
@@ -228,3 +139,92 @@ class RecordService(LibraryService[M]):
     async def _current_version(self, record_id: str) -> int:
         record = await self.repo.get(record_id, include_deleted=True)
         return record.version if record else 0
+
+
+class RecordService(LibraryService[M]):
+    """A record library's service: reads, deletes and bulk upserts the same way everywhere,
+    around the library's own rules (its `create`, `update` and `upsert`, and the hooks)."""
+
+    lookup: ClassVar[RecordLookup]
+    # Columns whose values name one live record (an ORCID, a DOI): a second is a 409.
+    unique_columns: ClassVar[tuple[str, ...]] = ()
+    # Whether bulk lines may share one savepoint (`upsert` keeps no state across lines).
+    bulk_together: ClassVar[bool] = False
+
+    def admits(self, actor: Actor) -> Callable[[M], bool] | None:
+        """Which records `actor` may see (None: every one); a library with visibility narrows."""
+        return None
+
+    # reads
+
+    async def get(self, ref: str, actor: Actor) -> M:
+        """The record `ref` names (ID or external ID); 404 if unknown or not for the caller,
+        410 if deleted."""
+        return await self.lookup.find(self.repo, ref, admits=self.admits(actor))
+
+    async def list(
+        self, actor: Actor, *, after: str | None, limit: int, ids: Sequence[str] | None = None
+    ) -> Sequence[M]:
+        """Live records: by IDs, or a page in ID order."""
+        if ids is not None:
+            return await self.repo.list_by_ids(ids)
+        return await self.repo.list_after(after, limit)
+
+    # writes
+
+    async def delete(self, ref: str, if_match: str | None, actor: Actor) -> None:
+        """Soft-delete: the row stays, the change feed gets a tombstone."""
+        record = await self.get(ref, actor)
+        expected = self._may_change(record, if_match, actor)
+        await self._before_delete(record)
+        await self._soft_delete(record, expected)
+
+    async def bulk_upsert(self, lines: Sequence[BulkLine], actor: Actor) -> BulkResponse:
+        """`upsert` each valid line in its own savepoint; a refused line fails alone."""
+        await self._before_bulk(lines)
+        return await upsert_lines(
+            self.session,
+            lines,
+            lambda line: self.upsert(line.source, line.external_id, line.data, actor),
+            together=self.bulk_together,
+        )
+
+    async def upsert(
+        self, source: str, external_id: str, data: Any, actor: Actor
+    ) -> tuple[M, UpsertResult]:
+        raise NotImplementedError
+
+    # hooks
+
+    async def _before_delete(self, record: M) -> None:
+        """Refuse a delete the library's rules forbid (raise); nothing by default."""
+
+    async def _before_bulk(self, lines: Sequence[BulkLine]) -> None:
+        """Checks made once for all lines (one call per peer service); nothing by default."""
+
+    # rules
+
+    async def _check_identifiers(
+        self,
+        values: Mapping[str, Any],
+        *,
+        exclude_id: str | None,
+        actor: Actor | None = None,
+        key_free: bool = False,
+    ) -> None:
+        """No other live record holds one of `unique_columns`, nor the owner's import key (409,
+        naming the holder if the caller may see it); `key_free`: the key was just looked up."""
+        keys: list[tuple[str, str, dict[str, Any]]] = [
+            (field, str(values[field]), {field: values[field]})
+            for field in self.unique_columns
+            if values.get(field)
+        ]
+        if values.get("source") and values.get("external_id") and not key_free:
+            key = {name: values[name] for name in ("owner_org", "source", "external_id")}
+            keys.append(("external_id", f"{key['source']}/{key['external_id']}", key))
+        admits = self.admits(actor) if actor is not None else None
+        for field, shown, columns in keys:
+            existing = await self.repo.get_live_by(**columns)
+            if existing is not None and existing.id != exclude_id:
+                named = existing.id if admits is None or admits(existing) else None
+                raise DuplicateIdentifier(self.entity, field, shown, named)

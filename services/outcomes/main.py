@@ -11,7 +11,7 @@ from services.kernel.http import ServiceClient
 from services.kernel.peers import close_on_shutdown
 from services.kernel.settings import PlatformSettings
 from services.outcomes.config import OutcomesSettings
-from services.outcomes.endpoints import router
+from services.outcomes.endpoints import ROUTES, router
 from services.outcomes.library import LIBRARY
 from services.outcomes.models import Base, OutcomeChange, OutcomeIdempotency
 from services.outcomes.service import Peers, count_institution_references
@@ -56,5 +56,5 @@ def create_app(
 
 # What `zhihui` runs for this library (services/registry.py finds it by the declaration).
 SERVICE = ServiceSpec.of_library(
-    LIBRARY, settings=OutcomesSettings, metadata=Base.metadata, create_app=create_app
+    LIBRARY, settings=OutcomesSettings, metadata=Base.metadata, create_app=create_app, routes=ROUTES
 )

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate, institution_names, recombine_title
-from services.cli.importer.mapping import PROFILES, convert, map_columns
+from services.cli.importer.mapping import convert, map_columns
+from services.cli.importer.profiles import PROFILES
 from services.cli.importer.readers import read_table
 
 SMALL = {"expert_count": 300, "outcome_count": 500}

@@ -17,7 +17,7 @@ from bench.queries import (
     resolve,
 )
 from services.gateway.search.analysis import get_analyzer
-from services.gateway.search.fields import OUTCOMES
+from services.gateway.search.libraries.outcomes import SCHEMA as OUTCOMES
 from services.gateway.search.service import SearchService
 from services.kernel.internal_auth import Actor, Role
 

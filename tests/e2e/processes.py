@@ -23,8 +23,8 @@ from services.gateway.schemas import KeyCreate, KeyRole
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.components import SearchComponents, create_search
 from services.gateway.search.feeds import read_feed
-from services.gateway.search.fields import LIBRARY_SCHEMAS
 from services.gateway.search.indexer import Indexer
+from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.gateway.search.sink import DATASETS
 from services.gateway.service import ApiKeyService
 from services.kernel.db import Database

@@ -18,15 +18,15 @@ from services.cli.importer.client import (
     GatewayUnavailable,
 )
 from services.cli.importer.mapping import (
-    EXPERTS,
-    INSTITUTIONS,
-    OUTCOMES,
     MappingError,
     content_key,
     convert,
     map_columns,
     parse_overrides,
 )
+from services.cli.importer.profiles.experts import PROFILE as EXPERTS
+from services.cli.importer.profiles.institutions import PROFILE as INSTITUTIONS
+from services.cli.importer.profiles.outcomes import PROFILE as OUTCOMES
 from services.cli.importer.progress import Progress
 from services.cli.importer.readers import UnreadableFile, decode, read_table
 from services.cli.importer.state import FileState, ImportState

@@ -8,9 +8,8 @@ import pytest
 from services.gateway.coverage import check_libraries, missing_parts
 from services.gateway.endpoints.search import RELATED
 from services.gateway.libraries import LIBRARIES
-from services.gateway.search.documents import RECORD_DOCUMENTS
-from services.gateway.search.fields import LIBRARY_SCHEMAS
 from services.gateway.search.indexer import IndexerSettings
+from services.gateway.search.libraries import LIBRARY_SEARCHES
 from services.gateway.search.sink import REFERENCES
 from services.kernel.library import (
     LibraryDeclarationError,
@@ -102,16 +101,14 @@ def test_a_half_declared_library_is_named_with_what_it_lacks() -> None:
     events = _facts(
         "events", 40, Link("institutions", "organiser_ids", "organiser", route="events")
     )
-    missing = missing_parts(
-        (*declared_libraries()[:3], events), LIBRARIES, LIBRARY_SCHEMAS, RECORD_DOCUMENTS
-    )
+    missing = missing_parts((*declared_libraries()[:3], events), LIBRARIES, LIBRARY_SEARCHES)
     assert missing == [
         "library 'events': no routes (services/gateway/libraries.py)",
-        "library 'events': no document builder (search/documents.py RECORD_DOCUMENTS)",
-        "library 'events': no search fields (search/fields.py LIBRARY_SCHEMAS)",
+        "library 'events': no search fields or documents "
+        "(services/gateway/search/libraries/events.py)",
     ]
     wrong_field = _facts("outcomes", 30, Link("institutions", "organiser_ids", "organiser", "x"))
-    assert missing_parts((wrong_field,), LIBRARIES, LIBRARY_SCHEMAS, RECORD_DOCUMENTS) == [
+    assert missing_parts((wrong_field,), LIBRARIES, LIBRARY_SEARCHES) == [
         "library 'outcomes': its link to institutions filters on 'organiser', which its "
         "search fields do not declare"
     ]

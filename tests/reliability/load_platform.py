@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from services.cli import migrations
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
-from services.gateway.search.fields import LIBRARY_SCHEMAS
+from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.gateway.search.sink import DATASETS
 from services.kernel.db import Database
 from services.registry import COMPONENTS

@@ -6,7 +6,9 @@ from datetime import date
 
 import pytest
 
-from services.gateway.search.fields import EXPERTS, INSTITUTIONS, OUTCOMES
+from services.gateway.search.libraries.experts import SCHEMA as EXPERTS
+from services.gateway.search.libraries.institutions import SCHEMA as INSTITUTIONS
+from services.gateway.search.libraries.outcomes import SCHEMA as OUTCOMES
 from services.gateway.search.query import (
     parse_facets,
     parse_filter,

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from services.cli.importer.mapping import MappingError, parse_overrides
+from services.cli.importer.profiles import LIBRARY_CHOICES
 from services.cli.importer.runner import (
     DEFAULT_BATCH_SIZE,
     EXIT_STOPPED,
@@ -44,7 +45,8 @@ def add_import_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "library", help="institutions, experts, outcomes, or datasets/SLUG (a special database)"
+        "library",
+        help=f"{', '.join(LIBRARY_CHOICES[:-1])}, or datasets/SLUG (a special database)",
     )
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
     parser.add_argument(

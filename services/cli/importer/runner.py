@@ -31,7 +31,6 @@ from services.cli.importer.client import (
 from services.cli.importer.linking import Linker
 from services.cli.importer.mapping import (
     EXTERNAL_ID,
-    PROFILES,
     ColumnMap,
     Converted,
     MappingError,
@@ -41,6 +40,7 @@ from services.cli.importer.mapping import (
     dataset_profile,
     map_columns,
 )
+from services.cli.importer.profiles import LIBRARY_CHOICES, PROFILES
 from services.cli.importer.progress import Progress
 from services.cli.importer.readers import SourceRow, Table, UnreadableFile, read_table
 from services.cli.importer.rejects import RejectsFile
@@ -318,8 +318,8 @@ class _Run:
             return dataset_profile(slug, self.dataset_fields)
         if target not in PROFILES:
             raise UsageError(
-                f"unknown library {target!r}; choose institutions, experts, outcomes or "
-                "datasets/SLUG"
+                f"unknown library {target!r}; choose {', '.join(LIBRARY_CHOICES[:-1])} or "
+                f"{LIBRARY_CHOICES[-1]}"
             )
         return PROFILES[target]
 

@@ -20,7 +20,6 @@ from services.cli.importer.mapping import EXTERNAL_ID, Converted, Profile
 from services.datasets.schemas import FieldSpec
 from services.datasets.values import validate_values
 
-MAX_AFFILIATION_TEXT = 300
 # Helper fields of a profile and the record field whose errors they explain.
 HELPER_OF = {"affiliations": "affiliation", "institution_ids": "institutions"}
 
@@ -56,10 +55,8 @@ async def assemble(
     """The NDJSON line for a row (names linked to IDs), and problems found while linking."""
     fields = {k: val for k, val in row.fields.items() if k != EXTERNAL_ID}
     issues: list[Issue] = []
-    if profile.library == "experts":
-        await _expert(fields, linker, where)
-    elif profile.library == "outcomes":
-        await _outcome(fields, linker, where)
+    if profile.link is not None:
+        await profile.link(fields, linker, where)
     if profile.nested:
         owner = fields.pop("owner_org", None)
         for name in profile.institution_refs:
@@ -79,57 +76,13 @@ async def assemble(
 def names_to_link(profile: Profile, row: Converted) -> list[str]:
     """The institution names `assemble` will link for this row (to prefetch them at once)."""
     fields = row.fields
-    if profile.library == "experts":
-        name = fields.get("affiliation")
-        return [] if name is None or "affiliations" in fields else [str(name)]
-    if profile.library == "outcomes":
-        return [str(name) for name in fields.get("institutions") or ()]
+    if profile.names_to_link is not None:
+        return profile.names_to_link(fields)
     names: list[str] = []
     for ref in profile.institution_refs:
         value = fields.get(ref)
         names += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
     return names
-
-
-async def _expert(fields: dict[str, Any], linker: Linker | None, where: tuple[str, int]) -> None:
-    name = fields.pop("affiliation", None)
-    department = fields.pop("department", None)
-    position = fields.pop("position", None)
-    if name is None or "affiliations" in fields:
-        return
-    institution = await linker.link(str(name), where) if linker else None
-    if institution is not None:
-        post = {"institution_id": institution, "department": department, "position": position}
-        fields["affiliations"] = [{k: x for k, x in post.items() if x is not None}]
-        return
-    # No institution record to point at: keep what the file says in the biography.
-    written = "，".join(str(x) for x in (name, department, position) if x)
-    bio = fields.get("bio")
-    fields["bio"] = f"{bio}\n工作单位：{written}" if bio else f"工作单位：{written}"
-
-
-async def _outcome(fields: dict[str, Any], linker: Linker | None, where: tuple[str, int]) -> None:
-    authors = fields.get("authors")
-    if isinstance(authors, list):
-        fields["authors"] = [a if isinstance(a, dict) else {"name": str(a)} for a in authors]
-    names = fields.pop("institutions", None)
-    if not names:
-        return
-    ids = list(fields.get("institution_ids") or [])
-    unmatched = []
-    for name in names:
-        found = await linker.link(str(name), where) if linker else None
-        if found is None:
-            unmatched.append(str(name))
-        elif found not in ids:
-            ids.append(found)
-    if ids:
-        fields["institution_ids"] = ids
-    if unmatched and fields.get("authors"):
-        # Kept as the byline's affiliation as printed (作者单位), for authors without one.
-        printed = "；".join(str(n) for n in names)[:MAX_AFFILIATION_TEXT]
-        for author in fields["authors"]:
-            author.setdefault("affiliation", printed)
 
 
 async def _dataset_refs(

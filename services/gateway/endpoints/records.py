@@ -14,7 +14,7 @@ from services.gateway.dependencies import ProxyDep
 from services.gateway.endpoints.search import Params, SearchDep
 from services.gateway.libraries import Library
 from services.gateway.proxy import PUBLIC_PREFIX, encoded_segment, relay, relay_record
-from services.gateway.search.fields import LIBRARY_SCHEMAS
+from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.gateway.search.model import LibrarySchema
 from services.kernel.app import UnicodeJSONResponse
 from services.kernel.bulk import (
@@ -121,7 +121,7 @@ def library_router(library: Library) -> APIRouter:
     UpsertBody = library.upsert_schema
     # A DOI holds '/' (doi:10.1234/abc), so an outcome's ref takes the rest of the path, as in
     # the outcomes service; without it `GET /api/v1/outcomes/doi:…` matched no route.
-    one = "/{ref:path}" if library.name == "outcomes" else "/{ref}"
+    one = "/{ref:path}" if library.ref_is_path else "/{ref}"
 
     async def ensure_visible(proxy: ProxyDep, actor: Actor, request: Request) -> None:
         # A caller who may not see a record must not learn it exists from a 403 on a write.

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from services.gateway.auth import Caller
 from services.gateway.dependencies import ProxyDep
 from services.gateway.proxy import encoded_segment, relay
-from services.gateway.search.fields import LIBRARY_SCHEMAS
+from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.gateway.search.model import FilterClause, LibrarySchema
 from services.gateway.search.service import ListParams, SearchService
 from services.kernel.app import UnicodeJSONResponse

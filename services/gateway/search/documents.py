@@ -9,7 +9,7 @@ that mention it (see sink.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -40,11 +40,11 @@ def _join(tokens: Iterable[str]) -> str:
     return " ".join(t for t in tokens if t)
 
 
-def _text_tokens(analyzer: Analyzer, *texts: str | None) -> str:
+def text_tokens(analyzer: Analyzer, *texts: str | None) -> str:
     return _join(t for text in texts if text for t in analyzer.index_tokens(text))
 
 
-def _name_tokens(analyzer: Analyzer, names: Iterable[str | None], *, person: bool = False) -> str:
+def name_tokens(analyzer: Analyzer, names: Iterable[str | None], *, person: bool = False) -> str:
     cache = _NAME_TOKENS.get(analyzer)
     if cache is None:
         cache = _NAME_TOKENS[analyzer] = _NameTokenCache()
@@ -85,7 +85,7 @@ def _text_pinyin(text: str) -> Pinyin:
     return text_pinyin(text)
 
 
-def _suggest_keys(names: Iterable[str | None], *, person: bool = False) -> list[str]:
+def suggest_keys(names: Iterable[str | None], *, person: bool = False) -> list[str]:
     keys: list[str] = []
     for name in names:
         if not name:
@@ -97,7 +97,7 @@ def _suggest_keys(names: Iterable[str | None], *, person: bool = False) -> list[
     return list(dict.fromkeys(k for k in keys if k))
 
 
-def _sort_key(text: str | None) -> list[Scalar]:
+def sort_key(text: str | None) -> list[Scalar]:
     # Chinese users expect 拼音 order; the pinyin string sorts that way in any backend.
     if not text:
         return []
@@ -105,196 +105,24 @@ def _sort_key(text: str | None) -> list[Scalar]:
     return ["".join(reading.syllables) or normalize(text)]
 
 
-def _date(value: str | None) -> list[Scalar]:
+def date_values(value: str | None) -> list[Scalar]:
     return [date.fromisoformat(value[:10])] if value else []
 
 
-def _one(value: Any) -> list[Scalar]:
+def one(value: Any) -> list[Scalar]:
     return [] if value is None else [value]
 
 
-def _names(sources: Sources, ids: Iterable[str], key: str = "name") -> list[str]:
+def names_of(sources: Sources, ids: Iterable[str], key: str = "name") -> list[str]:
     return [str(sources[i][key]) for i in ids if i in sources and sources[i].get(key)]
 
 
-def _common(source: Mapping[str, Any]) -> dict[str, list[Scalar]]:
+def common_values(source: Mapping[str, Any]) -> dict[str, list[Scalar]]:
     return {
-        "owner_org": _one(source.get("owner_org")),
-        "updated_at": _date(source.get("updated_at")),
-        "created_at": _date(source.get("created_at")),
+        "owner_org": one(source.get("owner_org")),
+        "updated_at": date_values(source.get("updated_at")),
+        "created_at": date_values(source.get("created_at")),
     }
-
-
-def institution_document(source: dict[str, Any], analyzer: Analyzer) -> IndexDocument:
-    names = [source["name"], *source.get("aliases", []), *source.get("acronyms", [])]
-    # Short forms users type (北航, 川大, 哈工大): see Analyzer.short_forms.
-    forms = [analyzer.short_forms(name) for name in names[:2]]
-    sure = list(dict.fromkeys(f for found in forms for f in found.sure))
-    short = list(dict.fromkeys(f for found in forms for f in found.all))
-    return IndexDocument(
-        library="institutions",
-        id=source["id"],
-        version=source["version"],
-        visibility=source.get("visibility", "public"),
-        owner_org=source.get("owner_org"),
-        label=source["name"],
-        source=source,
-        tokens={
-            "name": _name_tokens(analyzer, [source["name"]]),
-            "aliases": _name_tokens(analyzer, names[1:]),
-            "short_forms": _short_form_tokens(analyzer, short),
-            "name_en": _text_tokens(analyzer, source.get("name_en")),
-            "description": _text_tokens(analyzer, source.get("description")),
-        },
-        values={
-            "type": _one(source.get("type")),
-            "province": _one(source.get("province")),
-            "city": _one(source.get("city")),
-            "region_code": _one(source.get("region_code")),
-            "status": _one(source.get("status")),
-            "parent_id": _one(source.get("parent_id")),
-            "tags": list(source.get("tags", [])),
-            "established_year": _one(source.get("established_year")),
-            "has_ror": [bool(source.get("ror_id"))],
-            "name": _sort_key(source["name"]),
-            **_common(source),
-        },
-        suggest=_suggest_keys([*names, *short]),
-        suggest_hint=" · ".join(x for x in (source.get("type_label"), source.get("province")) if x)
-        or None,
-        exact={"name": _exact(analyzer, names), "short_forms": _exact(analyzer, sure)},
-    )
-
-
-def expert_document(
-    source: dict[str, Any], institutions: Sources, analyzer: Analyzer
-) -> IndexDocument:
-    ids = list(source.get("institution_ids", []))
-    institution_names = _names(institutions, ids)
-    joined = {
-        **source,
-        "institution_names": institution_names,
-        "affiliations": [
-            {**a, "institution_name": institutions.get(a.get("institution_id"), {}).get("name")}
-            for a in source.get("affiliations", [])
-        ],
-    }
-    primary = institutions.get(source.get("primary_institution_id") or "", {})
-    return IndexDocument(
-        library="experts",
-        id=source["id"],
-        version=source["version"],
-        visibility=source.get("visibility", "public"),
-        owner_org=source.get("owner_org"),
-        label=source["name"],
-        source=joined,
-        tokens={
-            "name": _name_tokens(analyzer, [source["name"]], person=True)
-            + " "
-            + _text_tokens(analyzer, source.get("name_en")),
-            "institutions": _name_tokens(analyzer, institution_names),
-            "areas": _text_tokens(analyzer, *source.get("research_areas", []), source.get("title")),
-            "bio": _text_tokens(analyzer, source.get("bio"), *source.get("honors", [])),
-        },
-        values={
-            "institution": ids,
-            "discipline": list(source.get("disciplines_with_ancestors", [])),
-            "title": _one(source.get("title")),
-            "honors": list(source.get("honors", [])),
-            "province": _one(primary.get("province")),
-            "has_orcid": [bool(source.get("orcid"))],
-            "name": ["".join(person_name_pinyin(source["name"]).syllables) or source["name"]],
-            **_common(source),
-        },
-        suggest=_suggest_keys([source["name"]], person=True),
-        exact={"name": _exact(analyzer, [source["name"]])},
-        suggest_hint=primary.get("name") or (institution_names[0] if institution_names else None),
-    )
-
-
-def outcome_document(
-    source: dict[str, Any], experts: Sources, institutions: Sources, analyzer: Analyzer
-) -> IndexDocument:
-    authors = []
-    for a in source.get("authors", []):
-        # The byline as sent stays in `printed_name`: a rename fan-out re-builds from this
-        # (joined) document, and must join the expert's current name, not the one joined before.
-        printed = a["printed_name"] if "printed_name" in a else a.get("name")
-        joined_name = experts.get(a.get("expert_id") or "", {}).get("name")
-        authors.append({**a, "name": printed or joined_name, "printed_name": printed})
-    author_names = [a["name"] for a in authors if a.get("name")]
-    institution_names = _names(institutions, source.get("institution_ids", []))
-    joined = {
-        **source,
-        "authors": authors,
-        "author_names": author_names,
-        "institution_names": institution_names,
-    }
-    year = source.get("published_year")
-    return IndexDocument(
-        library="outcomes",
-        id=source["id"],
-        version=source["version"],
-        visibility=source.get("visibility", "internal"),
-        owner_org=source.get("owner_org"),
-        label=source["title"],
-        source=joined,
-        tokens={
-            "title": _text_tokens(analyzer, source["title"]),
-            "keywords": _name_tokens(analyzer, source.get("keywords", [])),
-            "authors": _name_tokens(analyzer, author_names, person=True),
-            "abstract": _text_tokens(analyzer, source.get("abstract")),
-            "institutions": _name_tokens(analyzer, institution_names),
-            "full_text": _text_tokens(analyzer, source.get("full_text_excerpt")),
-        },
-        values={
-            "type": _one(source.get("type")),
-            "year": _one(year),
-            "published_on": _date(source.get("published_on")),
-            "language": _one(source.get("language")),
-            "visibility": _one(source.get("visibility")),
-            "series": _one(source.get("series")),
-            "keyword": list(source.get("keywords", [])),
-            "discipline": list(source.get("discipline_codes", [])),
-            "author": list(source.get("author_expert_ids", [])),
-            "institution": list(source.get("institution_ids", [])),
-            "has_doi": [bool(source.get("doi"))],
-            "title": _sort_key(source["title"]),
-            **_common(source),
-        },
-        suggest=_suggest_keys([source["title"]]),
-        exact={"keywords": _exact(analyzer, source.get("keywords", []))},
-        suggest_hint=" · ".join(str(x) for x in (source.get("type_label"), year) if x) or None,
-    )
-
-
-# The records a document joins in, per linked library (kernel/library.py `Link`), by ID.
-Joins = Mapping[str, Sources]
-DocumentBuilder = Callable[[dict[str, Any], Joins, Analyzer], IndexDocument]
-
-
-def _institution(source: dict[str, Any], _joins: Joins, analyzer: Analyzer) -> IndexDocument:
-    # The library's own names join the segmentation dictionary (DESIGN.md).
-    analyzer.add_terms(n for n in [source.get("name"), *source.get("aliases", [])] if n)
-    return institution_document(source, analyzer)
-
-
-def _expert(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -> IndexDocument:
-    return expert_document(source, joins.get("institutions", {}), analyzer)
-
-
-def _outcome(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -> IndexDocument:
-    return outcome_document(
-        source, joins.get("experts", {}), joins.get("institutions", {}), analyzer
-    )
-
-
-# How each record library's change-feed document becomes its search document.
-RECORD_DOCUMENTS: dict[str, DocumentBuilder] = {
-    "institutions": _institution,
-    "experts": _expert,
-    "outcomes": _outcome,
-}
 
 
 def dataset_document(definition: dict[str, Any]) -> IndexDocument:
@@ -316,7 +144,7 @@ def dataset_record_document(
 ) -> IndexDocument:
     values = source.get("values", {})
     tokens = {
-        text.name: _text_tokens(analyzer, *_as_texts(values.get(text.name)))
+        text.name: text_tokens(analyzer, *_as_texts(values.get(text.name)))
         for text in schema.text_fields
     }
     filters: dict[str, list[Scalar]] = {}
@@ -338,7 +166,7 @@ def dataset_record_document(
         source=source,
         tokens=tokens,
         values=filters,
-        suggest=_suggest_keys([str(title)]),
+        suggest=suggest_keys([str(title)]),
         suggest_hint=source.get("dataset"),
     )
 
@@ -351,11 +179,11 @@ def _as_texts(value: Any) -> list[str]:
     return [str(value)]
 
 
-def _exact(analyzer: Analyzer, values: Sequence[str]) -> list[str]:
+def exact_values(analyzer: Analyzer, values: Sequence[str]) -> list[str]:
     """Whole values as a query is compared with them (TextField.exact_boost)."""
     return [v for v in dict.fromkeys(analyzer.normalize(value) for value in values) if v]
 
 
-def _short_form_tokens(analyzer: Analyzer, forms: Sequence[str]) -> str:
+def short_form_tokens(analyzer: Analyzer, forms: Sequence[str]) -> str:
     """A short form whole, and as a query splits it (北中医 → 北 中医), so it is found both ways."""
     return " ".join(dict.fromkeys(t for f in forms for t in (f, *analyzer.query_tokens(f))))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel
+
+from services.gateway.search.analysis import Analyzer
 from services.kernel.visibility import VisibilityScope
 
 Scalar = str | int | float | bool | date
@@ -84,6 +87,21 @@ class IndexDocument:
     suggest_hint: str | None = None
     # Whole values of the text fields with `exact_boost`, normalised (analysis.normalize).
     exact: dict[str, list[str]] = field(default_factory=dict)
+
+
+# The records a document joins in (their indexed sources), per linked library, by ID.
+Joins = Mapping[str, Mapping[str, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class LibrarySearch:
+    """A record library's search facts, declared in one module of `search/libraries/`."""
+
+    schema: LibrarySchema
+    # A change-feed document, the records its links name, the analyzer → its index document.
+    build: Callable[[dict[str, Any], Joins, Analyzer], IndexDocument]
+    # One list entry as the gateway returns it (with the joined names), for the docs.
+    listed: type[BaseModel] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from services.gateway.search.components import SearchComponents
 from services.gateway.search.documents import index_version
-from services.gateway.search.fields import LIBRARY_SCHEMAS
+from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.gateway.search.model import IndexDocument, LibrarySchema, SearchRequest, SortKey
 from services.kernel.errors import BadRequest, FieldError
 from services.kernel.visibility import VisibilityScope

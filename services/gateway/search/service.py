@@ -11,8 +11,8 @@ from typing import Any
 from services.gateway.search.analysis import Analyzer, normalize, synonyms
 from services.gateway.search.backends.base import SearchBackend
 from services.gateway.search.backends.elasticsearch import SearchBackendError
-from services.gateway.search.fields import LIBRARY_SCHEMAS
 from services.gateway.search.highlight import highlight
+from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.gateway.search.model import (
     FacetBucket,
     FilterClause,

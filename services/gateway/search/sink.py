@@ -9,12 +9,12 @@ from typing import Any
 from services.gateway.search.analysis import Analyzer
 from services.gateway.search.backends.base import SearchBackend
 from services.gateway.search.documents import (
-    RECORD_DOCUMENTS,
     dataset_document,
     dataset_record_document,
     index_version,
 )
-from services.gateway.search.fields import LIBRARY_SCHEMAS, dataset_library, dataset_schema
+from services.gateway.search.fields import dataset_library, dataset_schema
+from services.gateway.search.libraries import LIBRARY_SCHEMAS, LIBRARY_SEARCHES
 from services.gateway.search.model import IndexDocument, LibrarySchema, SearchRequest
 from services.kernel.changefeed import ChangeOut
 from services.kernel.library import library_named, record_libraries
@@ -220,8 +220,8 @@ class SearchSink:
         self, library: str, source: dict[str, Any], cache: _Sources | None = None
     ) -> IndexDocument:
         """A library record's document with its joins resolved from the index."""
-        builder = RECORD_DOCUMENTS.get(library)
-        if builder is None:
+        search = LIBRARY_SEARCHES.get(library)
+        if search is None:
             raise UnknownLibrary(f"no search documents are declared for library {library!r}")
         cache = cache or _Sources(self.backend)
         joins: dict[str, dict[str, dict[str, Any]]] = {}
@@ -230,7 +230,7 @@ class SearchSink:
                 ids = _ids(source.get(link.document_key))
                 joins[link.target] = await cache.get(link.target, ids)
                 self._await_missing(library, source["id"], link.target, ids, joins[link.target])
-        return builder(source, joins, self.analyzer)
+        return search.build(source, joins, self.analyzer)
 
     def _await_missing(
         self,

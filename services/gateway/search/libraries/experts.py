@@ -1,0 +1,109 @@
+"""The expert library's search facts: its fields, and its index documents (with the names
+of the institutions they work at, joined in)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.experts.library import LIBRARY
+from services.gateway.listing import ExpertListed
+from services.gateway.search.analysis import Analyzer
+from services.gateway.search.documents import (
+    common_values,
+    exact_values,
+    name_tokens,
+    names_of,
+    one,
+    suggest_keys,
+    text_tokens,
+)
+from services.gateway.search.fields import (
+    CREATED,
+    EXACT_NAME_BOOST,
+    OWNER,
+    UPDATED,
+    B,
+    K,
+    fields_by_name,
+)
+from services.gateway.search.model import (
+    FilterField,
+    IndexDocument,
+    Joins,
+    LibrarySchema,
+    LibrarySearch,
+    TextField,
+)
+from services.kernel.pinyin import person_name_pinyin
+
+SCHEMA = LibrarySchema(
+    name=LIBRARY.name,
+    label=LIBRARY.label,
+    fields=fields_by_name(
+        FilterField("institution", "所在机构", K, facetable=True, ref="institutions"),
+        FilterField("discipline", "学科", K, facetable=True),
+        FilterField("title", "职称", K, facetable=True),
+        FilterField("honors", "荣誉称号", K, facetable=True),
+        FilterField("province", "省份", K, facetable=True),
+        FilterField("has_orcid", "有 ORCID", B, facetable=True),
+        FilterField("name", "姓名（拼音序）", K, sortable=True),
+        OWNER,
+        UPDATED,
+        CREATED,
+    ),
+    text_fields=(
+        TextField("name", 5.0, "name", exact_boost=EXACT_NAME_BOOST),
+        TextField("institutions", 2.0, "institution_names"),
+        TextField("areas", 2.0, "research_areas"),
+        TextField("bio", 1.0, "bio"),
+    ),
+    default_sort=(("name", False),),
+)
+
+
+def expert_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -> IndexDocument:
+    institutions = joins.get("institutions", {})
+    ids = list(source.get("institution_ids", []))
+    institution_names = names_of(institutions, ids)
+    joined = {
+        **source,
+        "institution_names": institution_names,
+        "affiliations": [
+            {**a, "institution_name": institutions.get(a.get("institution_id"), {}).get("name")}
+            for a in source.get("affiliations", [])
+        ],
+    }
+    primary = institutions.get(source.get("primary_institution_id") or "", {})
+    return IndexDocument(
+        library=LIBRARY.name,
+        id=source["id"],
+        version=source["version"],
+        visibility=source.get("visibility", "public"),
+        owner_org=source.get("owner_org"),
+        label=source["name"],
+        source=joined,
+        tokens={
+            "name": name_tokens(analyzer, [source["name"]], person=True)
+            + " "
+            + text_tokens(analyzer, source.get("name_en")),
+            "institutions": name_tokens(analyzer, institution_names),
+            "areas": text_tokens(analyzer, *source.get("research_areas", []), source.get("title")),
+            "bio": text_tokens(analyzer, source.get("bio"), *source.get("honors", [])),
+        },
+        values={
+            "institution": ids,
+            "discipline": list(source.get("disciplines_with_ancestors", [])),
+            "title": one(source.get("title")),
+            "honors": list(source.get("honors", [])),
+            "province": one(primary.get("province")),
+            "has_orcid": [bool(source.get("orcid"))],
+            "name": ["".join(person_name_pinyin(source["name"]).syllables) or source["name"]],
+            **common_values(source),
+        },
+        suggest=suggest_keys([source["name"]], person=True),
+        exact={"name": exact_values(analyzer, [source["name"]])},
+        suggest_hint=primary.get("name") or (institution_names[0] if institution_names else None),
+    )
+
+
+SEARCH = LibrarySearch(SCHEMA, expert_document, listed=ExpertListed)

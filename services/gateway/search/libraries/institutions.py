@@ -1,0 +1,117 @@
+"""The institution library's search facts: its fields, and its index documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.gateway.search.analysis import Analyzer
+from services.gateway.search.documents import (
+    common_values,
+    exact_values,
+    name_tokens,
+    one,
+    short_form_tokens,
+    sort_key,
+    suggest_keys,
+    text_tokens,
+)
+from services.gateway.search.fields import (
+    CREATED,
+    EXACT_NAME_BOOST,
+    INT,
+    OWNER,
+    SHORT_FORM_BOOST,
+    UPDATED,
+    B,
+    K,
+    fields_by_name,
+    value_labels,
+)
+from services.gateway.search.model import (
+    FilterField,
+    IndexDocument,
+    Joins,
+    LibrarySchema,
+    LibrarySearch,
+    TextField,
+)
+from services.institutions.library import LIBRARY
+from services.institutions.schemas import STATUS_LABELS, TYPE_LABELS
+
+SCHEMA = LibrarySchema(
+    name=LIBRARY.name,
+    label=LIBRARY.label,
+    fields=fields_by_name(
+        FilterField("type", "机构类型", K, facetable=True, labels=value_labels(TYPE_LABELS)),
+        FilterField("province", "省份", K, facetable=True),
+        FilterField("city", "城市", K, facetable=True),
+        FilterField("region_code", "行政区划代码", K),
+        FilterField("status", "状态", K, facetable=True, labels=value_labels(STATUS_LABELS)),
+        FilterField("parent_id", "上级机构", K, ref="institutions"),
+        FilterField("tags", "标签", K, facetable=True),
+        FilterField("established_year", "成立年份", INT, facetable=True, sortable=True),
+        FilterField("has_ror", "有 ROR 标识", B, facetable=True),
+        FilterField("name", "名称（拼音序）", K, sortable=True),
+        OWNER,
+        UPDATED,
+        CREATED,
+    ),
+    text_fields=(
+        # Named exactly (name, alias or acronym): first; 北航, 哈工大 are alias tokens.
+        TextField("name", 5.0, "name", exact_boost=EXACT_NAME_BOOST),
+        TextField("aliases", 3.0, "aliases"),
+        # 北航, 哈工大: a sure short form ranks just below an exact name (Analyzer.short_forms).
+        TextField("short_forms", 6.0, exact_boost=SHORT_FORM_BOOST),
+        TextField("name_en", 2.0, "name_en"),
+        TextField("description", 1.0, "description"),
+    ),
+    default_sort=(("name", False),),
+)
+
+
+def institution_document(
+    source: dict[str, Any], _joins: Joins, analyzer: Analyzer
+) -> IndexDocument:
+    # The library's own names join the segmentation dictionary (DESIGN.md).
+    analyzer.add_terms(n for n in [source.get("name"), *source.get("aliases", [])] if n)
+    names = [source["name"], *source.get("aliases", []), *source.get("acronyms", [])]
+    # Short forms users type (北航, 川大, 哈工大): see Analyzer.short_forms.
+    forms = [analyzer.short_forms(name) for name in names[:2]]
+    sure = list(dict.fromkeys(f for found in forms for f in found.sure))
+    short = list(dict.fromkeys(f for found in forms for f in found.all))
+    return IndexDocument(
+        library=LIBRARY.name,
+        id=source["id"],
+        version=source["version"],
+        visibility=source.get("visibility", "public"),
+        owner_org=source.get("owner_org"),
+        label=source["name"],
+        source=source,
+        tokens={
+            "name": name_tokens(analyzer, [source["name"]]),
+            "aliases": name_tokens(analyzer, names[1:]),
+            "short_forms": short_form_tokens(analyzer, short),
+            "name_en": text_tokens(analyzer, source.get("name_en")),
+            "description": text_tokens(analyzer, source.get("description")),
+        },
+        values={
+            "type": one(source.get("type")),
+            "province": one(source.get("province")),
+            "city": one(source.get("city")),
+            "region_code": one(source.get("region_code")),
+            "status": one(source.get("status")),
+            "parent_id": one(source.get("parent_id")),
+            "tags": list(source.get("tags", [])),
+            "established_year": one(source.get("established_year")),
+            "has_ror": [bool(source.get("ror_id"))],
+            "name": sort_key(source["name"]),
+            **common_values(source),
+        },
+        suggest=suggest_keys([*names, *short]),
+        suggest_hint=" · ".join(x for x in (source.get("type_label"), source.get("province")) if x)
+        or None,
+        exact={"name": exact_values(analyzer, names), "short_forms": exact_values(analyzer, sure)},
+    )
+
+
+SEARCH = LibrarySearch(SCHEMA, institution_document)

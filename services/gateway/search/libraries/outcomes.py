@@ -1,0 +1,135 @@
+"""The outcome library's search facts: its fields, and its index documents (with the names
+of their authors and institutions, joined in)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.gateway.listing import OutcomeListed
+from services.gateway.search.analysis import Analyzer
+from services.gateway.search.documents import (
+    common_values,
+    date_values,
+    exact_values,
+    name_tokens,
+    names_of,
+    one,
+    sort_key,
+    suggest_keys,
+    text_tokens,
+)
+from services.gateway.search.fields import (
+    CREATED,
+    INT,
+    KEYWORD_EXACT_BOOST,
+    OWNER,
+    UPDATED,
+    B,
+    D,
+    K,
+    fields_by_name,
+    value_labels,
+)
+from services.gateway.search.model import (
+    FilterField,
+    IndexDocument,
+    Joins,
+    LibrarySchema,
+    LibrarySearch,
+    TextField,
+)
+from services.kernel.visibility import VISIBILITY_LABELS
+from services.outcomes.library import LIBRARY
+from services.outcomes.schemas import TYPE_LABELS
+
+SCHEMA = LibrarySchema(
+    name=LIBRARY.name,
+    label=LIBRARY.label,
+    fields=fields_by_name(
+        FilterField("type", "成果类型", K, facetable=True, labels=value_labels(TYPE_LABELS)),
+        FilterField("year", "年份", INT, facetable=True, sortable=True),
+        FilterField("published_on", "发布日期", D, sortable=True),
+        FilterField("language", "语种", K, facetable=True),
+        FilterField(
+            "visibility", "公开范围", K, facetable=True, labels=value_labels(VISIBILITY_LABELS)
+        ),
+        FilterField("series", "系列", K, facetable=True),
+        FilterField("keyword", "关键词", K, facetable=True),
+        FilterField("discipline", "学科", K, facetable=True),
+        FilterField("author", "作者（专家）", K, facetable=True, ref="experts"),
+        FilterField("institution", "机构", K, facetable=True, ref="institutions"),
+        FilterField("has_doi", "有 DOI", B, facetable=True),
+        FilterField("title", "题名（拼音序）", K, sortable=True),
+        OWNER,
+        UPDATED,
+        CREATED,
+    ),
+    text_fields=(
+        TextField("title", 4.0, "title"),
+        # A query that is one of a paper's keywords ranks it first (bench/relevance_heldout.py).
+        TextField("keywords", 3.0, "keywords", exact_boost=KEYWORD_EXACT_BOOST),
+        TextField("authors", 2.0, "author_names"),
+        TextField("abstract", 1.5, "abstract"),
+        TextField("institutions", 1.0, "institution_names"),
+        TextField("full_text", 0.5, "full_text_excerpt"),
+    ),
+    default_sort=(("published_on", True),),
+)
+
+
+def outcome_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -> IndexDocument:
+    experts, institutions = joins.get("experts", {}), joins.get("institutions", {})
+    authors = []
+    for a in source.get("authors", []):
+        # The byline as sent stays in `printed_name`: a rename fan-out re-builds from this
+        # (joined) document, and must join the expert's current name, not the one joined before.
+        printed = a["printed_name"] if "printed_name" in a else a.get("name")
+        joined_name = experts.get(a.get("expert_id") or "", {}).get("name")
+        authors.append({**a, "name": printed or joined_name, "printed_name": printed})
+    author_names = [a["name"] for a in authors if a.get("name")]
+    institution_names = names_of(institutions, source.get("institution_ids", []))
+    joined = {
+        **source,
+        "authors": authors,
+        "author_names": author_names,
+        "institution_names": institution_names,
+    }
+    year = source.get("published_year")
+    return IndexDocument(
+        library=LIBRARY.name,
+        id=source["id"],
+        version=source["version"],
+        visibility=source.get("visibility", "internal"),
+        owner_org=source.get("owner_org"),
+        label=source["title"],
+        source=joined,
+        tokens={
+            "title": text_tokens(analyzer, source["title"]),
+            "keywords": name_tokens(analyzer, source.get("keywords", [])),
+            "authors": name_tokens(analyzer, author_names, person=True),
+            "abstract": text_tokens(analyzer, source.get("abstract")),
+            "institutions": name_tokens(analyzer, institution_names),
+            "full_text": text_tokens(analyzer, source.get("full_text_excerpt")),
+        },
+        values={
+            "type": one(source.get("type")),
+            "year": one(year),
+            "published_on": date_values(source.get("published_on")),
+            "language": one(source.get("language")),
+            "visibility": one(source.get("visibility")),
+            "series": one(source.get("series")),
+            "keyword": list(source.get("keywords", [])),
+            "discipline": list(source.get("discipline_codes", [])),
+            "author": list(source.get("author_expert_ids", [])),
+            "institution": list(source.get("institution_ids", [])),
+            "has_doi": [bool(source.get("doi"))],
+            "title": sort_key(source["title"]),
+            **common_values(source),
+        },
+        suggest=suggest_keys([source["title"]]),
+        exact={"keywords": exact_values(analyzer, source.get("keywords", []))},
+        suggest_hint=" · ".join(str(x) for x in (source.get("type_label"), year) if x) or None,
+    )
+
+
+SEARCH = LibrarySearch(SCHEMA, outcome_document, listed=OutcomeListed)
