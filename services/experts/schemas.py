@@ -35,6 +35,7 @@ from services.kernel.fields import (
     record_ref,
 )
 from services.kernel.merge_patch import MergePatch
+from services.vocabularies.disciplines import DisciplineCode
 from services.vocabularies.disciplines import disciplines as discipline_vocabulary
 
 # Contact details: stored and returned to signed-in roles, never published in the change feed.
@@ -101,10 +102,6 @@ def _latest_start_year() -> int:
     return date.today().year + 1
 
 
-def _discipline_code(value: str) -> str:
-    return discipline_vocabulary().normalize(value)
-
-
 def _dedupe_codes(codes: list[str]) -> list[str]:
     return list(dict.fromkeys(codes))
 
@@ -145,7 +142,6 @@ def _phone(value: str) -> str:
 Orcid = Annotated[str, AfterValidator(identifiers.normalize_orcid)]
 Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
 Phone = Annotated[str, Field(max_length=40), AfterValidator(_phone)]
-DisciplineCode = Annotated[str, Field(max_length=100), AfterValidator(_discipline_code)]
 InstitutionId = record_ref("ins", "institution")
 
 

@@ -40,7 +40,7 @@ LOOKUP = RecordLookup.of_library(
 
 class ExpertService(RecordService[Expert]):
     change_model = ExpertChange
-    entity = LIBRARY.entity
+    library = LIBRARY
     lookup = LOOKUP
     unique_columns = ("orcid",)
     repo: ExpertRepository

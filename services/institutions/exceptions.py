@@ -24,18 +24,23 @@ REFERRER_LABELS = {
 }
 
 
+def _referrers(kind: str, count: int) -> str:
+    """`3 expert(s) affiliated with it`; a library without its own words says its name."""
+    return f"{count} {REFERRER_LABELS.get(kind) or f'{kind} record(s) naming it'}"
+
+
 class HasDependents(Conflict):
     """Records still refer to the institution: deleting it would leave them dangling."""
 
     def __init__(self, record_id: str, counts: Mapping[str, int]) -> None:
         named = {kind: count for kind, count in counts.items() if count}
-        listing = ", ".join(f"{count} {REFERRER_LABELS[kind]}" for kind, count in named.items())
+        listing = ", ".join(_referrers(kind, count) for kind, count in named.items())
         super().__init__(
             f"Institution {record_id} is still referred to by {listing}. Point them at another "
             "institution first, or keep this one and mark it merged (status 'merged' with "
             "merged_into) or inactive.",
             errors=[
-                FieldError(("references", kind), f"{count} {REFERRER_LABELS[kind]}", "referenced")
+                FieldError(("references", kind), _referrers(kind, count), "referenced")
                 for kind, count in named.items()
             ],
         )

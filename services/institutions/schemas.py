@@ -174,23 +174,8 @@ class InstitutionFields(BaseModel):
         if self.merged_into and self.status is not InstitutionStatus.MERGED:
             raise ValueError("merged_into is only allowed with status 'merged'")
         check_import_key(self.source, self.external_id)
-        if self.region_code:
-            official = identifiers.province_of(self.region_code)
-            if self.province is None:
-                self.province = official
-            elif not _same_province(self.province, official):
-                raise ValueError(
-                    f"region_code {self.region_code} is in {official}, but province is "
-                    f"{self.province!r}; correct one of them (or omit province)"
-                )
-            else:
-                self.province = official
+        self.province = identifiers.reconciled_province(self.region_code, self.province)
         return self
-
-
-def _same_province(given: str, official: str) -> bool:
-    # "北京" and "北京市", "广西" and "广西壮族自治区" name the same province.
-    return official.startswith(given) and len(given) >= 2
 
 
 class InstitutionCreate(InstitutionFields):

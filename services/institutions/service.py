@@ -52,7 +52,7 @@ LOOKUP = RecordLookup.of_library(
 
 class InstitutionService(RecordService[Institution]):
     change_model = InstitutionChange
-    entity = LIBRARY.entity
+    library = LIBRARY
     lookup = LOOKUP
     unique_columns = ("uscc", "ror_id")
     repo: InstitutionRepository

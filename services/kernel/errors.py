@@ -118,6 +118,18 @@ class ValidationFailed(ProblemError):
     status, slug, title = 422, "validation-error", "Invalid input"
 
 
+class UnknownReferences(ValidationFailed):
+    """Fields name records (experts, institutions, …) their services do not know."""
+
+    def __init__(self, problems: Sequence[tuple[tuple[str | int, ...], str]]) -> None:
+        errors = [
+            FieldError(("body", *loc), message, "unknown_reference") for loc, message in problems
+        ]
+        first = ".".join(str(p) for p in problems[0][0])
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{first}: {problems[0][1]}{more}", errors=errors)
+
+
 class PreconditionRequired(ProblemError):
     status, slug, title = 428, "precondition-required", "If-Match header required"
 

@@ -375,3 +375,17 @@ def normalize_region_code(value: str) -> str:
 def province_of(region_code: str) -> str:
     """Return the province-level name (e.g. 北京市) for a GB/T 2260 region code."""
     return PROVINCES[normalize_region_code(region_code)[:2]]
+
+
+def reconciled_province(region_code: str | None, province: str | None) -> str | None:
+    """The official province of `region_code`, checked against the one given ("北京" and
+    "北京市", "广西" and "广西壮族自治区" name the same); `province` when there is no code."""
+    if not region_code:
+        return province
+    official = province_of(region_code)
+    if province is not None and not (official.startswith(province) and len(province) >= 2):
+        raise ValueError(
+            f"region_code {region_code} is in {official}, but province is {province!r}; "
+            "correct one of them (or omit province)"
+        )
+    return official

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -40,6 +41,36 @@ async def missing_ids(
             raise client.unavailable()
         found.update(_result_ids(client, response.content))
     return {i for i in wanted if i not in found}
+
+
+Location = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NamedRecords:
+    """Records of one peer library that a body names, each at its place in the body."""
+
+    client: ServiceClient
+    collection: str  # the peer's list route, e.g. "/experts"
+    what: str  # how a problem names one, e.g. "expert"
+    named: Sequence[tuple[Location, str]]
+    # Whose view the records must be in (a hidden outcome is not named); None: any.
+    actor: Actor | None = None
+
+
+async def unknown_references(groups: Sequence[NamedRecords]) -> list[tuple[Location, str]]:
+    """Where a body names a record its peer does not have (one call per peer), as problems."""
+    problems: list[tuple[Location, str]] = []
+    for group in groups:
+        if group.named:
+            ids = [value for _, value in group.named]
+            unknown = await missing_ids(group.client, group.collection, ids, group.actor)
+            problems += [
+                (loc, f"no {group.what} {value!r}")
+                for loc, value in group.named
+                if value in unknown
+            ]
+    return problems
 
 
 def _result_ids(client: ServiceClient, content: bytes) -> list[str]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, Text, cast, select, update
+from sqlalchemy import ColumnElement, Select, Text, cast, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kernel.errors import Conflict
 from services.kernel.records import RecordMixin
+from services.kernel.visibility import VisibilityScope
 
 M = TypeVar("M", bound=RecordMixin)
 
@@ -85,6 +86,42 @@ class Repository(Generic[M]):
         if after_id:
             stmt = stmt.where(self.model.id > after_id)
         return (await self.session.execute(stmt)).scalars().all()
+
+
+class VisibleRepository(Repository[M]):
+    """A repository of records that carry their own `visibility` and `owner_org`: lists admit
+    only what the caller's scope may see, in SQL."""
+
+    async def list_visible(
+        self, scope: VisibilityScope, *, after_id: str | None, limit: int
+    ) -> Sequence[M]:
+        """Live records the scope admits, in ID order after `after_id`."""
+        stmt = self._visible(scope).order_by(self.model.id).limit(limit)
+        if after_id:
+            stmt = stmt.where(self.model.id > after_id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def list_visible_by_ids(self, scope: VisibilityScope, ids: Sequence[str]) -> Sequence[M]:
+        stmt = self._visible(scope).where(self.model.id.in_(list(ids))).order_by(self.model.id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    def _visible(self, scope: VisibilityScope) -> Select[tuple[M]]:
+        # Plain columns only (not `_live`, which a repository may widen with deferred bodies).
+        stmt = select(self.model).where(self.model.deleted_at.is_(None))
+        condition = self.visible_in(scope)
+        return stmt if condition is None else stmt.where(condition)
+
+    def visible_in(self, scope: VisibilityScope) -> ColumnElement[bool] | None:
+        """The scope as a WHERE clause (the same rule as `VisibilityScope.admits`); None: all."""
+        if scope.levels is None:
+            return None
+        model: Any = self.model
+        clauses: list[ColumnElement[bool]] = []
+        if scope.levels:
+            clauses.append(model.visibility.in_(sorted(scope.levels)))
+        if scope.own_org is not None:
+            clauses.append(model.owner_org == scope.own_org)
+        return or_(*clauses) if clauses else false()
 
 
 class UniqueRace(Conflict):

@@ -20,10 +20,12 @@ from services.kernel.concurrency import expected_version, raise_stale
 from services.kernel.db import utcnow
 from services.kernel.errors import Conflict, DuplicateIdentifier
 from services.kernel.internal_auth import Actor
+from services.kernel.library import LibraryFacts
 from services.kernel.lookup import RecordLookup
 from services.kernel.ownership import UpsertResult, ensure_may_write
 from services.kernel.records import RecordMixin
-from services.kernel.repository import Repository
+from services.kernel.repository import Repository, VisibleRepository
+from services.kernel.visibility import can_see, scope_for
 
 M = TypeVar("M", bound=RecordMixin)
 
@@ -145,15 +147,26 @@ class RecordService(LibraryService[M]):
     """A record library's service: reads, deletes and bulk upserts the same way everywhere,
     around the library's own rules (its `create`, `update` and `upsert`, and the hooks)."""
 
+    library: ClassVar[LibraryFacts]
     lookup: ClassVar[RecordLookup]
-    # Columns whose values name one live record (an ORCID, a DOI): a second is a 409.
-    unique_columns: ClassVar[tuple[str, ...]] = ()
+    # Columns (or sets of columns) whose values name one live record (an ORCID, a DOI, a
+    # series and its issue number): a second record with the same is a 409.
+    unique_columns: ClassVar[tuple[str | tuple[str, ...], ...]] = ()
     # Whether bulk lines may share one savepoint (`upsert` keeps no state across lines).
     bulk_together: ClassVar[bool] = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "library" in cls.__dict__:
+            cls.entity = cls.library.entity
+
     def admits(self, actor: Actor) -> Callable[[M], bool] | None:
-        """Which records `actor` may see (None: every one); a library with visibility narrows."""
-        return None
+        """Which records `actor` may see: every one in a library whose records are all public;
+        else those their visibility shows the caller (a hidden one answers like a missing one,
+        deleted or not)."""
+        if self.library.all_public:
+            return None
+        return lambda record: can_see(actor, record.visibility, record.owner_org)  # type: ignore[attr-defined]
 
     # reads
 
@@ -165,10 +178,18 @@ class RecordService(LibraryService[M]):
     async def list(
         self, actor: Actor, *, after: str | None, limit: int, ids: Sequence[str] | None = None
     ) -> Sequence[M]:
-        """Live records: by IDs, or a page in ID order."""
+        """Live records the caller may see: by IDs, or a page in ID order."""
+        if self.library.all_public:
+            if ids is not None:
+                return await self.repo.list_by_ids(ids)
+            return await self.repo.list_after(after, limit)
+        repo = self.repo
+        if not isinstance(repo, VisibleRepository):
+            raise TypeError(f"{self.library.name} has visibility: its repository must be visible")
+        scope = scope_for(actor)
         if ids is not None:
-            return await self.repo.list_by_ids(ids)
-        return await self.repo.list_after(after, limit)
+            return await repo.list_visible_by_ids(scope, ids)
+        return await repo.list_visible(scope, after_id=after, limit=limit)
 
     # writes
 
@@ -214,11 +235,12 @@ class RecordService(LibraryService[M]):
     ) -> None:
         """No other live record holds one of `unique_columns`, nor the owner's import key (409,
         naming the holder if the caller may see it); `key_free`: the key was just looked up."""
-        keys: list[tuple[str, str, dict[str, Any]]] = [
-            (field, str(values[field]), {field: values[field]})
-            for field in self.unique_columns
-            if values.get(field)
-        ]
+        keys: list[tuple[str, str, dict[str, Any]]] = []
+        for unique in self.unique_columns:
+            columns = (unique,) if isinstance(unique, str) else unique
+            if all(values.get(column) for column in columns):
+                shown = " ".join(str(values[column]) for column in columns)
+                keys.append((columns[-1], shown, {c: values[c] for c in columns}))
         if values.get("source") and values.get("external_id") and not key_free:
             key = {name: values[name] for name in ("owner_org", "source", "external_id")}
             keys.append(("external_id", f"{key['source']}/{key['external_id']}", key))

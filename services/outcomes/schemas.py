@@ -36,7 +36,7 @@ from services.kernel.fields import (
 )
 from services.kernel.merge_patch import MergePatch
 from services.kernel.visibility import VISIBILITY_LABELS, Visibility
-from services.vocabularies.disciplines import UnknownDiscipline, disciplines
+from services.vocabularies.disciplines import DisciplineCode
 
 
 class OutcomeType(StrEnum):
@@ -150,13 +150,6 @@ def _doi(value: str) -> str:
     return doi
 
 
-def _discipline(value: str) -> str:
-    try:
-        return disciplines().normalize(value)
-    except UnknownDiscipline as exc:
-        raise ValueError(str(exc)) from exc
-
-
 def _full_text(value: str) -> str:
     # Control and bidi characters are refused, but the body is stored exactly as sent (no
     # trimming): a document must come back byte-identical.
@@ -170,7 +163,6 @@ ExpertId = record_ref("exp", "expert")
 InstitutionId = record_ref("ins", "institution")
 Doi = Annotated[str, AfterValidator(_doi), Field(max_length=400)]
 Language = Annotated[str, AfterValidator(_language), Field(max_length=16)]
-DisciplineCode = Annotated[str, AfterValidator(_discipline), Field(max_length=100)]
 PublishedOn = Annotated[str, BeforeValidator(_published)]
 FullText = Annotated[str, AfterValidator(_full_text), Field(max_length=MAX_FULL_TEXT_CHARS)]
 

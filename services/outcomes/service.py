@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kernel import identifiers
 from services.kernel.bulk import BulkLine
+from services.kernel.errors import UnknownReferences
 from services.kernel.http import ServiceClient
 from services.kernel.ids import new_id
 from services.kernel.internal_auth import Actor
@@ -21,14 +22,10 @@ from services.kernel.ownership import (
     owner_for_create,
     owner_for_update,
 )
-from services.kernel.peers import missing_ids
+from services.kernel.peers import NamedRecords, missing_ids, unknown_references
 from services.kernel.records import changed_values
 from services.kernel.service import RecordService
-from services.kernel.visibility import can_see, scope_for
 from services.outcomes.documents import outcome_document
-from services.outcomes.exceptions import (
-    UnknownReferences,
-)
 from services.outcomes.library import LIBRARY
 from services.outcomes.models import Outcome, OutcomeChange
 from services.outcomes.repository import OutcomeRepository
@@ -55,7 +52,7 @@ class Peers:
 
 class OutcomeService(RecordService[Outcome]):
     change_model = OutcomeChange
-    entity = LIBRARY.entity
+    library = LIBRARY
     lookup = LOOKUP
     unique_columns = ("doi",)
     # `upsert` keeps no state across lines (`live_references` only grows with IDs found
@@ -71,21 +68,6 @@ class OutcomeService(RecordService[Outcome]):
 
     def document(self, record: Outcome) -> dict[str, Any]:
         return outcome_document(record)
-
-    # reads
-
-    def admits(self, actor: Actor) -> Callable[[Outcome], bool]:
-        # An invisible record answers exactly like a missing one, deleted or not.
-        return lambda record: can_see(actor, record.visibility, record.owner_org)
-
-    async def list(
-        self, actor: Actor, *, after: str | None, limit: int, ids: Sequence[str] | None = None
-    ) -> Sequence[Outcome]:
-        """Visible live outcomes, without full texts: by IDs, or a page in ID order."""
-        scope = scope_for(actor)
-        if ids is not None:
-            return await self.repo.list_visible_by_ids(scope, ids)
-        return await self.repo.list_visible(scope, after_id=after, limit=limit)
 
     # writes
 
@@ -175,16 +157,12 @@ class OutcomeService(RecordService[Outcome]):
             for index, value in enumerate(data.institution_ids)
             if value not in held_institutions and value not in self.live_references
         ]
-        problems: list[tuple[tuple[str | int, ...], str]] = []
-        for refs, client, collection, what in (
-            (experts, self.peers.experts, "/experts", "expert"),
-            (institutions, self.peers.institutions, "/institutions", "institution"),
-        ):
-            if refs:
-                unknown = await missing_ids(client, collection, [value for _, value in refs])
-                problems += [
-                    (loc, f"no {what} {value!r}") for loc, value in refs if value in unknown
-                ]
+        problems = await unknown_references(
+            (
+                NamedRecords(self.peers.experts, "/experts", "expert", experts),
+                NamedRecords(self.peers.institutions, "/institutions", "institution", institutions),
+            )
+        )
         if problems:
             raise UnknownReferences(problems)
 

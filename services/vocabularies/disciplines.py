@@ -8,6 +8,9 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 DATA_FILE = Path(__file__).parent / "data" / "nsfc_disciplines.jsonl"
 
@@ -113,3 +116,12 @@ def disciplines() -> DisciplineVocabulary:
                 level={3: 1, 5: 2, 7: 3}.get(len(code), 0),
             )
     return DisciplineVocabulary(entries)
+
+
+def normalize_discipline(value: str) -> str:
+    """A canonical NSFC code for a field value (a ValueError that suggests close ones)."""
+    return disciplines().normalize(value)
+
+
+# A discipline code in a request body: F0201, or its exact Chinese name, stored as the code.
+DisciplineCode = Annotated[str, Field(max_length=100), AfterValidator(normalize_discipline)]

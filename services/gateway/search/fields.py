@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.gateway.search.model import FieldKind, FilterField, LibrarySchema, TextField
+from services.kernel.visibility import VISIBILITY_LABELS
 
 # A tier rather than a weight: far above anything a query scores by its tokens and phrases
 # (hundreds at most), so a paper with the query as a keyword ranks before every paper without,
@@ -31,14 +32,20 @@ K, INT, D, B, N = (
 
 
 def value_labels(mapping: Mapping[Any, str]) -> dict[str, str]:
+    """Chinese labels by the values as strings (enum members by their value)."""
     return {str(getattr(k, "value", k)): v for k, v in mapping.items()}
 
 
 def fields_by_name(*fields: FilterField) -> dict[str, FilterField]:
+    """A library's filter fields, in the order given, by name."""
     return {f.name: f for f in fields}
 
 
 OWNER = FilterField("owner_org", "所属单位", K, facetable=True)
+# Libraries whose records carry their own visibility (outcomes, events).
+VISIBILITY = FilterField(
+    "visibility", "公开范围", K, facetable=True, labels=value_labels(VISIBILITY_LABELS)
+)
 UPDATED = FilterField("updated_at", "更新时间", D, sortable=True)
 CREATED = FilterField("created_at", "创建时间", D, sortable=True)
 

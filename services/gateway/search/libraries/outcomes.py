@@ -24,6 +24,7 @@ from services.gateway.search.fields import (
     KEYWORD_EXACT_BOOST,
     OWNER,
     UPDATED,
+    VISIBILITY,
     B,
     D,
     K,
@@ -38,7 +39,6 @@ from services.gateway.search.model import (
     LibrarySearch,
     TextField,
 )
-from services.kernel.visibility import VISIBILITY_LABELS
 from services.outcomes.library import LIBRARY
 from services.outcomes.schemas import TYPE_LABELS
 
@@ -50,9 +50,7 @@ SCHEMA = LibrarySchema(
         FilterField("year", "年份", INT, facetable=True, sortable=True),
         FilterField("published_on", "发布日期", D, sortable=True),
         FilterField("language", "语种", K, facetable=True),
-        FilterField(
-            "visibility", "公开范围", K, facetable=True, labels=value_labels(VISIBILITY_LABELS)
-        ),
+        VISIBILITY,
         FilterField("series", "系列", K, facetable=True),
         FilterField("keyword", "关键词", K, facetable=True),
         FilterField("discipline", "学科", K, facetable=True),
