@@ -52,7 +52,8 @@ async def _upsert(http: httpx.AsyncClient, library: str, row: dict[str, Any]) ->
 
 
 async def load_sample_data(gateway_url: str, secret: str) -> dict[str, int]:
-    """Institutions, then experts affiliated with them, then outcomes; counts per library."""
+    """Institutions, then experts affiliated with them, then outcomes, then events organised
+    by the institutions with the experts speaking; counts per library."""
     counts: dict[str, int] = {}
     headers = {"Authorization": f"Bearer {secret}"}
     async with httpx.AsyncClient(base_url=gateway_url, headers=headers, timeout=30) as http:
@@ -61,14 +62,26 @@ async def load_sample_data(gateway_url: str, secret: str) -> dict[str, int]:
             external_id = row["external_id"]
             institution_ids[external_id] = (await _upsert(http, "institutions", row))["id"]
         counts["institutions"] = len(institution_ids)
-        experts = 0
+        expert_ids: dict[str, str] = {}
         for row in _rows("experts"):
+            external_id = row["external_id"]
             institution = institution_ids[row.pop("institution_external_id")]
             row["affiliations"] = [{"institution_id": institution, "primary": True}]
-            await _upsert(http, "experts", row)
-            experts += 1
-        counts["experts"] = experts
+            expert_ids[external_id] = (await _upsert(http, "experts", row))["id"]
+        counts["experts"] = len(expert_ids)
         counts["outcomes"] = sum(
             [1 for row in _rows("outcomes") if await _upsert(http, "outcomes", row)]
         )
+        events = 0
+        for row in _rows("events"):
+            for role in ("organiser", "co_organiser"):
+                named = row.pop(f"{role}_external_ids", [])
+                row[f"{role}_ids"] = [institution_ids[x] for x in named]
+            row["participants"] = [
+                {"expert_id": expert_ids[p["expert_external_id"]], "role": p["role"]}
+                for p in row["participants"]
+            ]
+            await _upsert(http, "events", row)
+            events += 1
+        counts["events"] = events
     return counts

@@ -26,7 +26,10 @@ def missing_parts(
     for facts in declared:
         where = f"library {facts.name!r}"
         if facts.name not in served:
-            missing.append(f"{where}: no routes (services/gateway/libraries.py)")
+            missing.append(
+                f"{where}: no record routes (services/{facts.name}/main.py: "
+                "SERVICE = ServiceSpec.of_library(…, routes=ROUTES))"
+            )
         search = searches.get(facts.name)
         if search is None:
             missing.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from services.events.schemas import EventRead, Participant
 from services.experts.schemas import Affiliation, ExpertRead
 from services.outcomes.schemas import Author, OutcomeSummary
 
@@ -42,4 +43,23 @@ class OutcomeListed(OutcomeSummary):
     authors: list[ListedAuthor] = Field(default_factory=list)  # type: ignore[assignment]
     institution_names: list[str] = Field(
         default_factory=list, description="Current names of the outcome's institutions."
+    )
+
+
+class ListedParticipant(Participant):
+    """A participant as lists return it: `name` as announced, or the expert's current name."""
+
+    printed_name: str | None = Field(None, description="The name as announced.")
+    role_label: str | None = Field(None, description="Chinese label of `role`, e.g. 主讲.")
+
+
+class EventListed(EventRead):
+    """An event as lists return it."""
+
+    participants: list[ListedParticipant] = Field(default_factory=list)  # type: ignore[assignment]
+    organiser_names: list[str] = Field(
+        default_factory=list, description="Current names of the organisers (主办单位)."
+    )
+    co_organiser_names: list[str] = Field(
+        default_factory=list, description="Current names of the co-organisers (承办/协办单位)."
     )

@@ -53,6 +53,7 @@ SERVED_PORTS = {
     "institutions": 8101,
     "experts": 8102,
     "outcomes": 8103,
+    "events": 8105,
     "datasets": 8104,
 }
 INDEXER = "indexer"

@@ -30,6 +30,7 @@ from services.gateway.service import ApiKeyService
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
 from services.kernel.settings import DEFAULT_INTERNAL_TOKEN, PlatformSettings
+from services.registry import SERVICES
 
 
 def free_port() -> int:
@@ -117,7 +118,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 # ---------------------------------------------------------------- the search stack, for real
 
-DOMAIN_SERVICES = ("institutions", "experts", "outcomes", "datasets")
+# Every declared library's service, in start order.
+DOMAIN_SERVICES = tuple(spec.name for spec in SERVICES)
 
 
 @dataclass

@@ -102,7 +102,9 @@ def test_up_starts_all_services_serves_and_stops_cleanly(tmp_path: Path) -> None
         assert refused.json()["errors"][0]["loc"] == ["references", "datasets"]
 
         # The public door: the sample data is there, listed through the gateway.
-        assert any("sample data: 48 institutions, 24 experts, 40 outcomes" in ln for ln in output)
+        assert any(
+            "sample data: 48 institutions, 24 experts, 40 outcomes, 8 events" in ln for ln in output
+        )
         gateway = f"http://127.0.0.1:{ports['gateway']}"
         # The in-process indexer makes writes searchable within moments (poll briefly).
         names: set[str] = set()

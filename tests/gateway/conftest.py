@@ -10,6 +10,8 @@ import pytest
 
 from services.datasets.config import DatasetsSettings
 from services.datasets.main import create_app as create_datasets
+from services.events.config import EventsSettings
+from services.events.main import create_app as create_events
 from services.experts.config import ExpertsSettings
 from services.experts.main import create_app as create_experts
 from services.gateway.config import GatewaySettings
@@ -43,7 +45,7 @@ async def platform(database_factory) -> Platform:  # type: ignore[no-untyped-def
         gateway_db=await database_factory(service_named("gateway")),
         services={
             name: await database_factory(service_named(name))
-            for name in ("institutions", "experts", "outcomes", "datasets")
+            for name in ("institutions", "experts", "outcomes", "events", "datasets")
         },
     )
 
@@ -77,13 +79,18 @@ def service_clients(platform: Platform, platform_settings) -> dict[str, ServiceC
         ),
     )
     peers = {"institutions": institutions, "experts": experts, "outcomes": outcomes}
+    events = _client(
+        "events",
+        create_events(EventsSettings(), platform_settings, databases["events"], peers),
+    )
+    peers["events"] = events
     datasets = _client(
         "datasets",
         create_datasets(DatasetsSettings(), platform_settings, databases["datasets"], peers),
     )
     # Institutions ask the others before a delete: wired once they exist, as in production.
     institutions_app.state.referrers = Referrers(
-        {"experts": experts, "outcomes": outcomes, "datasets": datasets}
+        {"experts": experts, "outcomes": outcomes, "events": events, "datasets": datasets}
     )
     return {**peers, "datasets": datasets}
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from services.cli.importer.runner import ImportOptions, ImportReport, run_import
 from services.datasets.models import DatasetRecord
+from services.events.models import Event
 from services.experts.models import Expert
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app as create_gateway
@@ -39,6 +40,7 @@ MODELS: dict[str, Any] = {
     "institutions": Institution,
     "experts": Expert,
     "outcomes": Outcome,
+    "events": Event,
     "datasets": DatasetRecord,
 }
 

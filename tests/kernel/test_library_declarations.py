@@ -39,35 +39,44 @@ def _facts(name: str, order: int, *links: Link, prefix: str | None = None) -> Li
 
 def test_every_library_package_is_found_in_start_order() -> None:
     names = [facts.name for facts in declared_libraries()]
-    assert names == ["institutions", "experts", "outcomes", "datasets"]
+    assert names == ["institutions", "experts", "outcomes", "events", "datasets"]
     assert [spec.name for spec in SERVICES] == names
     assert [spec.settings().port for spec in SERVICES] == [f.port for f in declared_libraries()]
 
 
 def test_registries_are_derived_from_the_links() -> None:
     assert REFERENCES == {
-        "institutions": (("experts", "institution"), ("outcomes", "institution")),
-        "experts": (("outcomes", "author"),),
+        "institutions": (
+            ("experts", "institution"),
+            ("outcomes", "institution"),
+            ("events", "organiser"),
+        ),
+        "experts": (("outcomes", "author"), ("events", "participant")),
     }
     assert RELATED == {
         ("institutions", "children"): ("institutions", "parent_id"),
         ("institutions", "experts"): ("experts", "institution"),
         ("institutions", "outcomes"): ("outcomes", "institution"),
         ("experts", "outcomes"): ("outcomes", "author"),
+        ("institutions", "events"): ("events", "organiser"),
+        ("experts", "events"): ("events", "participant"),
+        ("outcomes", "events"): ("events", "outcome"),
     }
     assert [f.name for f in referring_libraries("institutions")] == [
         "experts",
         "outcomes",
+        "events",
         "datasets",
     ]
     peers = {facts.name: peers_of(facts) for facts in declared_libraries()}
     assert peers == {
-        "institutions": ("experts", "outcomes", "datasets"),
+        "institutions": ("experts", "outcomes", "events", "datasets"),
         "experts": ("institutions",),
         "outcomes": ("institutions", "experts"),
-        "datasets": ("institutions", "experts", "outcomes"),
+        "events": ("institutions", "experts", "outcomes"),
+        "datasets": ("institutions", "experts", "outcomes", "events"),
     }
-    assert IndexerSettings().feeds == ["institutions", "experts", "outcomes", "datasets"]
+    assert IndexerSettings().feeds == ["institutions", "experts", "outcomes", "events", "datasets"]
 
 
 def test_peer_urls_follow_the_peer_declaration(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,14 +107,13 @@ def test_contradicting_declarations_are_refused_with_what_to_fix() -> None:
 
 
 def test_a_half_declared_library_is_named_with_what_it_lacks() -> None:
-    events = _facts(
-        "events", 40, Link("institutions", "organiser_ids", "organiser", route="events")
-    )
-    missing = missing_parts((*declared_libraries()[:3], events), LIBRARIES, LIBRARY_SEARCHES)
+    assemblies = _facts("assemblies", 50, Link("institutions", "host_ids", "host", "assemblies"))
+    missing = missing_parts((*declared_libraries()[:4], assemblies), LIBRARIES, LIBRARY_SEARCHES)
     assert missing == [
-        "library 'events': no routes (services/gateway/libraries.py)",
-        "library 'events': no search fields or documents "
-        "(services/gateway/search/libraries/events.py)",
+        "library 'assemblies': no record routes (services/assemblies/main.py: "
+        "SERVICE = ServiceSpec.of_library(…, routes=ROUTES))",
+        "library 'assemblies': no search fields or documents "
+        "(services/gateway/search/libraries/assemblies.py)",
     ]
     wrong_field = _facts("outcomes", 30, Link("institutions", "organiser_ids", "organiser", "x"))
     assert missing_parts((wrong_field,), LIBRARIES, LIBRARY_SEARCHES) == [

@@ -98,6 +98,21 @@ async def seeded(gateway: httpx.AsyncClient, keys: dict[str, dict[str, str]], in
         )
         for level in ("public", "partner", "internal")
     }
+    event = await _created(
+        gateway,
+        admin,
+        "/api/v1/events",
+        {
+            "title": "数字治理研讨会",
+            "kind": "seminar",
+            "starts_on": "2024-03-01",
+            "organiser_ids": [institution["id"]],
+            "participants": [{"expert_id": expert["id"], "role": "speaker"}],
+            "outcome_ids": [outcomes["public"]["id"]],
+            "visibility": "partner",
+            "owner_org": "cast",
+        },
+    )
     await _created(
         gateway,
         admin,
@@ -125,12 +140,14 @@ async def seeded(gateway: httpx.AsyncClient, keys: dict[str, dict[str, str]], in
         "institution": institution["id"],
         "expert": expert["id"],
         **{f"outcome_{level}": o["id"] for level, o in outcomes.items()},
+        "event": event["id"],
         "dataset_record": record["id"],
     }
     paths = {
         "institution": f"/api/v1/institutions/{ids['institution']}",
         "expert": f"/api/v1/experts/{ids['expert']}",
         **{f"outcome_{lv}": f"/api/v1/outcomes/{ids[f'outcome_{lv}']}" for lv in outcomes},
+        "event": f"/api/v1/events/{ids['event']}",
         "dataset": f"/api/v1/datasets/{DATASET_SLUG}",
         "dataset_record": f"/api/v1/datasets/{DATASET_SLUG}/records/{ids['dataset_record']}",
     }

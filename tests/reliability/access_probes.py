@@ -167,7 +167,13 @@ def _library_facets(w: World, caller: str) -> dict[str, dict[Any, int]]:
 
 def _search(w: World, caller: str, route: str) -> list[Probe]:
     visible = w.visible_outcomes(caller)
-    libraries = {"institutions": 2, "experts": 1, **({"outcomes": len(visible)} if visible else {})}
+    events = w.visible_events(caller)
+    libraries = {
+        "institutions": 2,
+        "experts": 1,
+        **({"outcomes": len(visible)} if visible else {}),
+        **({"events": len(events)} if events else {}),
+    }
 
     def everything(body: Any) -> list[str]:
         return equal("library facet", facet(body, "library"), libraries) + equal(
@@ -183,6 +189,9 @@ def _search(w: World, caller: str, route: str) -> list[Probe]:
     for o in w.outcomes:
         expected = {o.id} if sees(caller, o.level, o.org) else set()
         probes.append(Probe(route, route, {"q": o.title, "facets": "library"}, list_is(expected)))
+    for e in w.events:
+        expected = {e.id} if sees(caller, e.level, e.org) else set()
+        probes.append(Probe(route, route, {"q": e.title, "facets": "library"}, list_is(expected)))
     return probes
 
 
@@ -202,6 +211,12 @@ def _autocomplete(w: World, caller: str, route: str) -> list[Probe]:
             return equal(f"{o.title} suggested", o.id in ids(body), o.id in visible)
 
         probes.append(Probe(route, route, {"q": o.title}, status(200, exact)))
+    for e in w.events:
+
+        def event_shown(body: Any, e=e) -> list[str]:  # type: ignore[no-untyped-def]
+            return equal(f"{e.title} suggested", e.id in ids(body), sees(caller, e.level, e.org))
+
+        probes.append(Probe(route, route, {"q": e.title}, status(200, event_shown)))
     for d in w.datasets:
         probes.append(Probe(route, route, {"q": d.records[0].title}, status(200)))
     return probes
@@ -209,6 +224,7 @@ def _autocomplete(w: World, caller: str, route: str) -> list[Probe]:
 
 def _stats(w: World, caller: str, route: str) -> list[Probe]:
     visible = w.visible_outcomes(caller)
+    events = w.visible_events(caller)
     outcomes = route.replace("{library}", "outcomes")
 
     def by_level_and_org(body: Any) -> list[str]:
@@ -226,6 +242,12 @@ def _stats(w: World, caller: str, route: str) -> list[Probe]:
         Probe(route, outcomes, {"group_by": "series,author"}, status(200)),
         Probe(route, route.replace("{library}", "institutions"), {"group_by": "type,owner_org"}),
         Probe(route, route.replace("{library}", "experts"), {"group_by": "institution"}),
+        Probe(
+            route,
+            route.replace("{library}", "events"),
+            {"group_by": "visibility,owner_org"},
+            status(200, lambda body: equal("events counted", body["total"], len(events))),
+        ),
     ]
     for o in w.outcomes:
         total = int(sees(caller, o.level, o.org))
@@ -264,6 +286,8 @@ def _related(w: World, caller: str, route: str) -> list[Probe]:
         ]
     if route.endswith("/experts"):
         return [Probe(route, route.replace("{record_id}", institution), {}, list_is({expert}))]
+    if route.endswith("/events"):
+        return _related_events(w, caller, route)
     owner = institution if route.startswith("/api/v1/institutions") else expert
     url = route.replace("{record_id}", owner)
     probes = [
@@ -280,6 +304,54 @@ def _related(w: World, caller: str, route: str) -> list[Probe]:
     for o in w.outcomes:
         expected = {o.id} if o.id in outcomes else set()
         probes.append(Probe(route, url, {"q": o.keyword}, list_is(expected)))
+    return probes
+
+
+def _related_events(w: World, caller: str, route: str) -> list[Probe]:
+    """Every event is organised by the institution, has the expert speak and names cast's
+    public outcome: each owner lists exactly the events the caller may see."""
+    events = {e.id for e in w.visible_events(caller)}
+    owner = {
+        "institutions": w.institution["id"],
+        "experts": w.expert["id"],
+        "outcomes": w.named_outcome.id,
+    }[route.split("/")[3]]
+    url = route.replace("{record_id}", owner)
+    levels = dict(Counter(e.level for e in w.visible_events(caller)))
+    probes = [
+        Probe(
+            route,
+            url,
+            {"facets": "visibility", "page_size": 100},
+            list_is(events, {"visibility": levels}),
+        ),
+        Probe(route, url, {"cursor": "*", "page_size": 2}, follow_cursor=True),
+        Probe(route, route.replace("{record_id}", fake_id("evt")), {}, status(404)),
+    ]
+    for e in w.events:
+        probes.append(Probe(route, url, {"q": e.keyword}, list_is({e.id} & events)))
+    return probes
+
+
+def _events(w: World, caller: str, route: str) -> list[Probe]:
+    visible = w.visible_events(caller)
+    events = {e.id for e in visible}
+    facets = {
+        "visibility": dict(Counter(e.level for e in visible)),
+        "owner_org": dict(Counter(e.org for e in visible)),
+        "series": {e.series: 1 for e in visible},
+    }
+    probes = [
+        Probe(route, route, {"facets": "visibility,owner_org,series", "page_size": 100},
+              list_is(events, facets)),
+        Probe(route, route, {"cursor": "*", "page_size": 2, "sort": "title:asc"},
+              follow_cursor=True),
+        Probe(route, route, {"filter": "kind:symposium", "facets": "owner_org"}, list_is(events)),
+    ]  # fmt: skip
+    for e in w.events:
+        expected = {e.id} & events
+        probes.append(Probe(route, route, {"q": e.title}, list_is(expected)))
+        probes.append(Probe(route, route, {"filter": f"series:{e.series}"}, list_is(expected)))
     return probes
 
 
@@ -361,6 +433,8 @@ def _record(w: World, caller: str, route: str) -> list[Probe]:
             Probe(route, url, expect=status(200, _contact_shown(shown, w.email)), single_read=True),
             Probe(route, url, method="HEAD", single_read=True),
         ]
+    if library == "events":
+        return _event_records(w, caller, route)
     probes = []
     for o in w.outcomes:
         visible = sees(caller, o.level, o.org)
@@ -380,6 +454,25 @@ def _record(w: World, caller: str, route: str) -> list[Probe]:
                     expect=visible_or_404(visible) if method == "GET" else None,
                     single_read=True,
                     twin=None if visible else (route.replace("{ref}", twin), [(ref, twin)]),
+                )
+            )
+    return probes
+
+
+def _event_records(w: World, caller: str, route: str) -> list[Probe]:
+    probes = []
+    for e in w.events:
+        visible = sees(caller, e.level, e.org)
+        unknown = fake_id("evt")
+        for method in ("GET", "HEAD"):
+            probes.append(
+                Probe(
+                    route,
+                    route.replace("{ref}", e.id),
+                    method=method,
+                    expect=visible_or_404(visible) if method == "GET" else None,
+                    single_read=True,
+                    twin=None if visible else (route.replace("{ref}", unknown), [(e.id, unknown)]),
                 )
             )
     return probes
@@ -482,12 +575,17 @@ ROUTES: dict[str, Builder] = {
     "/api/v1/institutions/{record_id}/experts": _related,
     "/api/v1/institutions/{record_id}/outcomes": _related,
     "/api/v1/experts/{record_id}/outcomes": _related,
+    "/api/v1/institutions/{record_id}/events": _related,
+    "/api/v1/experts/{record_id}/events": _related,
+    "/api/v1/outcomes/{record_id}/events": _related,
     "/api/v1/institutions": _institutions,
     "/api/v1/institutions/{ref}": _record,
     "/api/v1/experts": _experts,
     "/api/v1/experts/{ref}": _record,
     "/api/v1/outcomes": _outcomes,
     "/api/v1/outcomes/{ref}": _record,
+    "/api/v1/events": _events,
+    "/api/v1/events/{ref}": _record,
     "/api/v1/datasets/{slug}/records": _dataset_records,
     "/api/v1/datasets/{slug}/records/{ref}": _dataset_record,
 }
@@ -599,7 +697,10 @@ def _walk_expectation(
     failures = equal("walk repeats", len(got), len(set(got)))
     outcomes = {o.id for o in world.outcomes}
     expected = {o.id for o in world.visible_outcomes(caller)}
+    events = {e.id for e in world.visible_events(caller)}
     if probe.route == "/api/v1/search":
-        expected |= {world.institution["id"], world.child["id"], world.expert["id"]}
+        expected |= {world.institution["id"], world.child["id"], world.expert["id"], *events}
         return failures + equal("walked", set(got), expected)
+    if probe.route == "/api/v1/events" or probe.route.endswith("/events"):
+        return failures + equal("walked events", set(got), events)
     return failures + equal("walked outcomes", set(got) & outcomes, expected)

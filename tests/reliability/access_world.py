@@ -65,6 +65,20 @@ class Outcome:
 
 
 @dataclass
+class Event:
+    id: str
+    level: str
+    org: str
+    title: str  # the title canary (the title starts with it)
+    keyword: str
+    series: str
+
+    @property
+    def canaries(self) -> tuple[str, ...]:
+        return (self.id, self.title, self.keyword, self.series)
+
+
+@dataclass
 class DatasetRecord:
     id: str
     org: str
@@ -98,12 +112,21 @@ class World:
     email: str
     phone: str
     outcomes: list[Outcome]
+    events: list[Event]
     datasets: list[Dataset]
     headers: dict[str, dict[str, str]]
     key_secrets: list[str] = field(default_factory=list)
 
     def visible_outcomes(self, caller: str) -> list[Outcome]:
         return [o for o in self.outcomes if sees(caller, o.level, o.org)]
+
+    def visible_events(self, caller: str) -> list[Event]:
+        return [e for e in self.events if sees(caller, e.level, e.org)]
+
+    @property
+    def named_outcome(self) -> Outcome:
+        """The outcome every event names: cast's public one."""
+        return next(o for o in self.outcomes if (o.level, o.org) == ("public", "cast"))
 
     def visible_datasets(self, caller: str) -> list[Dataset]:
         return [d for d in self.datasets if sees(caller, d.level, d.org)]
@@ -127,6 +150,9 @@ class World:
         for o in self.outcomes:
             if not sees(caller, o.level, o.org):
                 found.update(dict.fromkeys(o.canaries, f"{o.level} outcome of {o.org}"))
+        for e in self.events:
+            if not sees(caller, e.level, e.org):
+                found.update(dict.fromkeys(e.canaries, f"{e.level} event of {e.org}"))
         if not (single_read and sees_expert_contact(caller)):
             found[self.email] = "expert email (restricted)"
             found[self.phone] = "expert phone (restricted)"
@@ -175,7 +201,8 @@ DATASET_KINDS = (
 async def seed(
     gateway: httpx.AsyncClient, headers: dict[str, dict[str, str]], key_secrets: list[str]
 ) -> World:
-    """Seeds through the gateway as admin: institutions, one expert, 6 outcomes, 4 datasets."""
+    """Seeds through the gateway as admin: institutions, one expert, 6 outcomes, 6 events,
+    4 datasets."""
     canary = Canaries()
     admin = headers["admin"]
     institution = await _post(
@@ -232,6 +259,30 @@ async def seed(
             outcomes.append(
                 Outcome(created["id"], level, org, title, abstract, keyword, series, doi)
             )
+    named = next(o for o in outcomes if (o.level, o.org) == ("public", "cast"))
+    events = []
+    for level in LEVELS:
+        for org in ORGS:
+            title, keyword, series = canary("g"), canary("w"), canary("m")
+            created = await _post(
+                gateway,
+                admin,
+                "/api/v1/events",
+                {
+                    "title": f"{title} 科技治理座谈会",
+                    "kind": "symposium",
+                    "series": series,
+                    "series_number": 1,
+                    "starts_on": "2024-05-10",
+                    "keywords": [keyword],
+                    "organiser_ids": [institution["id"]],
+                    "participants": [{"expert_id": expert["id"], "role": "speaker"}],
+                    "outcome_ids": [named.id],
+                    "visibility": level,
+                    "owner_org": org,
+                },
+            )
+            events.append(Event(created["id"], level, org, title, keyword, series))
     datasets = []
     for level, org in DATASET_KINDS:
         dataset = Dataset(f"acc-{level}-{org}-{canary.run}", level, org, canary("n"))
@@ -269,6 +320,7 @@ async def seed(
         email=email,
         phone=phone,
         outcomes=outcomes,
+        events=events,
         datasets=datasets,
         headers=headers,
         key_secrets=key_secrets,

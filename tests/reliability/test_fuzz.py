@@ -49,7 +49,7 @@ pytestmark = [
     pytest.mark.elasticsearch,
 ]
 
-FAST_EXAMPLES = 2  # per operation and mode: 216 cases, sent as each of the 4 roles
+FAST_EXAMPLES = 2  # per operation and mode: 273 cases, sent as each of the 4 roles
 LONG_EXAMPLES = 25
 SEED = 20240601
 CASES_PER_ROLE: dict[str, int] = {}
@@ -74,6 +74,10 @@ def seeded_path_parameters(seeded: Seeded) -> dict[str, dict[str, str]]:
         "/api/v1/experts/{ref}": {"ref": ids["expert"]},
         "/api/v1/experts/{record_id}/outcomes": {"record_id": ids["expert"]},
         "/api/v1/outcomes/{ref}": {"ref": ids["outcome_partner"]},
+        "/api/v1/outcomes/{record_id}/events": {"record_id": ids["outcome_public"]},
+        "/api/v1/institutions/{record_id}/events": {"record_id": ids["institution"]},
+        "/api/v1/experts/{record_id}/events": {"record_id": ids["expert"]},
+        "/api/v1/events/{ref}": {"ref": ids["event"]},
         "/api/v1/datasets/{slug}": {"slug": DATASET_SLUG},
         "/api/v1/datasets/{slug}/records": {"slug": DATASET_SLUG},
         "/api/v1/datasets/{slug}/records/{ref}": {

@@ -203,3 +203,39 @@ async def test_posts_with_one_idempotency_key_make_one_record(
         return {r.status_code for r in answers} != {201} or len(ids) != 1 or replayed != 3
 
     await _run(reliability, race)
+
+
+async def test_one_event_per_series_number_under_concurrent_creates(
+    gateway: httpx.AsyncClient,
+    keys: dict[str, dict[str, str]],
+    reliability: ReliabilityReport,
+    platform_clients,  # type: ignore[no-untyped-def]
+) -> None:
+    """智汇双月谈 第 N 期 is one event: of two events created with the same series number at the
+    same moment, one is created and the other is a 409 that wrote nothing."""
+    admin = keys["admin"]
+    events = platform_clients["events"]
+
+    async def race(reverse: bool) -> bool:
+        series = _unique("智汇双月谈")
+        bodies = [
+            {"title": f"{series} 第1期（{n}）", "starts_on": "2024-01-19", "series": series,
+             "series_number": 1, "visibility": "public"}
+            for n in range(2)
+        ]  # fmt: skip
+        before = await _feed_head(events)
+        answers = await _together(
+            *(gateway.post("/api/v1/events", json=b, headers=admin) for b in bodies),
+            reverse=reverse,
+        )
+        statuses = sorted(r.status_code for r in answers)
+        # One change-feed entry (every write appends one): the refused create left nothing.
+        written = await _feed_head(events) - before
+        return statuses != [201, 409] or written != 1
+
+    await _run(reliability, race)
+
+
+async def _feed_head(client: Any) -> int:
+    page = (await client.request("GET", "/internal/changes", params={"limit": 1})).json()
+    return int(page["head"])

@@ -26,6 +26,7 @@ _DECIMAL_INTEGER = re.compile(r"^([+-]?\d+)\.0+$")
 _YEAR_SUFFIX = re.compile(r"^(\d{4})\s*年?$")
 _SLASHED_DATE = re.compile(r"^(\d{4})[./\-](\d{1,2})(?:[./\-](\d{1,2}))?$")
 _LEADING_YEAR = re.compile(r"^(\d{4})[-/.年]")
+_CHINESE_DAY = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$")
 
 TRUE_WORDS = frozenset({"是", "对", "有", "true", "yes", "y", "1", "√", "✓"})
 FALSE_WORDS = frozenset({"否", "错", "无", "false", "no", "n", "0", "×", "✗"})
@@ -126,7 +127,12 @@ def excel_date(value: datetime | date) -> str:
 
 
 def day(value: Any) -> Any:
-    """A calendar date as ISO `YYYY-MM-DD`: Excel dates and serials, `2021/5/12`, `2021.5.12`."""
+    """A calendar date as ISO `YYYY-MM-DD`: Excel dates and serials, `2021/5/12`, `2021.5.12`,
+    `2021年5月12日`."""
+    match = _CHINESE_DAY.match(nfkc(value)) if isinstance(value, str) else None
+    if match:
+        y, m, d = match.groups()
+        return f"{y}-{int(m):02d}-{int(d):02d}"
     return _date(value, allow_partial=False)
 
 

@@ -1,0 +1,13 @@
+"""FastAPI dependencies of the events service."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from services.events.service import EventService, Peers
+from services.kernel.session import Session
+
+
+def get_event_service(session: Session, request: Request) -> EventService:
+    peers: Peers = request.app.state.peers
+    return EventService(session, peers)

@@ -1,0 +1,59 @@
+"""Tables of the events service: `events` and its change feed `changes`."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+
+from sqlalchemy import Date, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.events.library import LIBRARY
+from services.kernel.changefeed import ChangeMixin
+from services.kernel.db import JSONType, new_metadata
+from services.kernel.idempotency import IdempotencyMixin
+from services.kernel.records import RecordMixin, live_unique
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class Event(RecordMixin, Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        # 智汇双月谈 第 12 期 is one event.
+        live_unique("uq_events_series_number_live", "series", "series_number"),
+        live_unique("uq_events_import_key_live", "owner_org", "source", "external_id"),
+    )
+
+    title: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    series: Mapped[str | None] = mapped_column(String(200), index=True)
+    series_number: Mapped[int | None] = mapped_column(Integer)
+    starts_on: Mapped[date] = mapped_column(Date, index=True)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    region_code: Mapped[str | None] = mapped_column(String(6))
+    province: Mapped[str | None] = mapped_column(String(50))
+    city: Mapped[str | None] = mapped_column(String(100))
+    venue: Mapped[str | None] = mapped_column(String(300))
+    organiser_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    co_organiser_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # [{"expert_id", "name", "role", "affiliation"}] in the order given.
+    participants: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    topics: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    keywords: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    disciplines: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    summary: Mapped[str | None] = mapped_column(Text)
+    outcome_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    visibility: Mapped[str] = mapped_column(String(16), index=True)
+    url: Mapped[str | None] = mapped_column(String(500))
+
+
+class EventChange(ChangeMixin, Base):
+    __tablename__ = "changes"
+    feed_name: ClassVar[str] = LIBRARY.name
+
+
+class EventIdempotency(IdempotencyMixin, Base):
+    """Answers of POSTs sent with an `Idempotency-Key` (kernel/idempotency.py)."""

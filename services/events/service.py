@@ -1,0 +1,186 @@
+"""Business rules of the events library; flushes, never commits (the request does)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.events.documents import event_document
+from services.events.library import LIBRARY
+from services.events.models import Event, EventChange
+from services.events.repository import EventRepository
+from services.events.schemas import WRITABLE_FIELDS, EventFields
+from services.kernel.bulk import BulkLine
+from services.kernel.errors import UnknownReferences
+from services.kernel.http import ServiceClient
+from services.kernel.ids import new_id
+from services.kernel.internal_auth import Actor
+from services.kernel.lookup import RecordLookup
+from services.kernel.merge_patch import patched
+from services.kernel.ownership import (
+    UpsertResult,
+    ensure_may_write,
+    owner_for_create,
+    owner_for_update,
+)
+from services.kernel.peers import NamedRecords, missing_ids, unknown_references
+from services.kernel.records import changed_values
+from services.kernel.service import RecordService
+
+LOOKUP = RecordLookup.of_library(LIBRARY, {})
+
+
+@dataclass(frozen=True, slots=True)
+class Peers:
+    """Clients of the services whose IDs events refer to."""
+
+    institutions: ServiceClient
+    experts: ServiceClient
+    outcomes: ServiceClient
+
+
+class EventService(RecordService[Event]):
+    change_model = EventChange
+    library = LIBRARY
+    lookup = LOOKUP
+    unique_columns = (("series", "series_number"),)
+    # `upsert` keeps no state across lines (`live_references` only grows with IDs found
+    # live), so the lines may go in one savepoint (kernel/bulk.py).
+    bulk_together = True
+    repo: EventRepository
+
+    def __init__(self, session: AsyncSession, peers: Peers) -> None:
+        super().__init__(session, EventRepository(session))
+        self.peers = peers
+        # Institution, expert and outcome IDs already confirmed live in this request.
+        self.live_references: set[str] = set()
+
+    def document(self, record: Event) -> dict[str, Any]:
+        return event_document(record)
+
+    # writes
+
+    async def create(self, data: EventFields, actor: Actor, *, key_free: bool = False) -> Event:
+        """A new record; `key_free`: its (source, external_id) was just looked up and is free."""
+        owner = owner_for_create(data.owner_org, actor)
+        await self._check_references(data, previous=None, actor=actor)
+        values = _columns(data) | {"owner_org": owner}
+        await self._check_identifiers(values, exclude_id=None, actor=actor, key_free=key_free)
+        return await self._insert(new_id(LIBRARY.id_prefix), values)
+
+    async def update(
+        self, ref: str, patch: dict[str, Any], if_match: str | None, actor: Actor
+    ) -> Event:
+        """Apply a JSON merge patch, only if the caller's ETag is current."""
+        record = await self.get(ref, actor)
+        expected = self._may_change(record, if_match, actor)
+        current = {name: getattr(record, name) for name in WRITABLE_FIELDS}
+        data = patched(EventFields, current, patch)
+        return await self._apply(record, expected, data, actor)
+
+    async def upsert(
+        self, source: str, external_id: str, data: EventFields, actor: Actor
+    ) -> tuple[Event, UpsertResult]:
+        """Create or replace the record keyed by `(owner, source, external_id)`; imports re-run
+        safely, and each organisation has its own key space."""
+        data = data.model_copy(update={"source": source, "external_id": external_id})
+        owner = owner_for_create(data.owner_org, actor)
+
+        async def replace(existing: Event) -> Event:
+            ensure_may_write(existing.owner_org, actor)
+            return await self._apply(existing, existing.version, data, actor)
+
+        return await self._create_or_replace(
+            {"owner_org": owner, "source": source, "external_id": external_id},
+            lambda: self.create(data, actor, key_free=True),
+            replace,
+        )
+
+    async def _before_bulk(self, lines: Sequence[BulkLine]) -> None:
+        """The institutions, experts and outcomes of every line, asked for in one call per
+        service before this service's transaction starts (bulk is for admins, who see every
+        outcome); IDs found missing there are asked again line by line, with the usual rules."""
+        valid = [line.data for line in lines if line.ok]
+        wanted = (
+            (
+                self.peers.institutions,
+                "/institutions",
+                {i for d in valid for i in (*d.organiser_ids, *d.co_organiser_ids)},
+            ),
+            (
+                self.peers.experts,
+                "/experts",
+                {p.expert_id for d in valid for p in d.participants if p.expert_id},
+            ),
+            (self.peers.outcomes, "/outcomes", {i for d in valid for i in d.outcome_ids}),
+        )
+        for client, collection, ids in wanted:
+            if ids:
+                self.live_references |= ids - await missing_ids(client, collection, ids)
+
+    # rules
+
+    async def _apply(self, record: Event, expected: int, data: EventFields, actor: Actor) -> Event:
+        values = _columns(data)
+        values["owner_org"] = owner_for_update(record.owner_org, values["owner_org"], actor)
+        changed = changed_values(record, values)
+        if not changed:
+            return record  # nothing to write: no new version, no change-feed entry
+        await self._check_references(data, previous=record, actor=actor)
+        await self._check_identifiers(values, exclude_id=record.id, actor=actor)
+        return await self._save(record, expected, changed)
+
+    async def _check_references(
+        self, data: EventFields, *, previous: Event | None, actor: Actor
+    ) -> None:
+        """Institutions, experts and outcomes named for the first time must exist in their
+        services (an outcome: one the caller may see). References the record already holds
+        are not asked again, so an edit that leaves them alone works while a peer is down."""
+        held: set[str] = set()
+        if previous is not None:
+            held |= {*previous.organiser_ids, *previous.co_organiser_ids, *previous.outcome_ids}
+            held |= {p["expert_id"] for p in previous.participants if p.get("expert_id")}
+
+        def new(named: list[tuple[tuple[str | int, ...], str]]) -> list[Any]:
+            return [(loc, v) for loc, v in named if v not in held and v not in self.live_references]
+
+        organisers = [(("organiser_ids", i), v) for i, v in enumerate(data.organiser_ids)]
+        organisers += [(("co_organiser_ids", i), v) for i, v in enumerate(data.co_organiser_ids)]
+        participants = [
+            (("participants", i, "expert_id"), p.expert_id)
+            for i, p in enumerate(data.participants)
+            if p.expert_id
+        ]
+        outcomes = [(("outcome_ids", i), v) for i, v in enumerate(data.outcome_ids)]
+        problems = await unknown_references(
+            (
+                NamedRecords(
+                    self.peers.institutions, "/institutions", "institution", new(organisers)
+                ),
+                NamedRecords(self.peers.experts, "/experts", "expert", new(participants)),
+                NamedRecords(self.peers.outcomes, "/outcomes", "outcome", new(outcomes), actor),
+            )
+        )
+        if problems:
+            raise UnknownReferences(problems)
+
+
+def _columns(data: EventFields) -> dict[str, Any]:
+    """Validated fields as column values (dates as dates)."""
+    values = data.model_dump(mode="json")
+    values["starts_on"], values["ends_on"] = data.starts_on, data.ends_on
+    return values
+
+
+async def count_institution_references(session: AsyncSession, institution_id: str) -> int:
+    """Live events an institution organises or co-organises (asked before it is deleted)."""
+    repo = EventRepository(session)
+    naming: set[str] = set()
+    for column in (Event.organiser_ids, Event.co_organiser_ids):
+        for event in await repo.live_mentioning(column, institution_id):
+            if institution_id in (*event.organiser_ids, *event.co_organiser_ids):
+                naming.add(event.id)
+    return len(naming)

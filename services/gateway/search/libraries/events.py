@@ -1,0 +1,141 @@
+"""The events library's search facts: its fields, and its index documents (with the names of
+their organisers and participants, joined in)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.events.library import LIBRARY
+from services.events.schemas import KIND_LABELS
+from services.gateway.listing import EventListed
+from services.gateway.search.analysis import Analyzer
+from services.gateway.search.documents import (
+    common_values,
+    date_values,
+    exact_values,
+    name_tokens,
+    names_of,
+    one,
+    sort_key,
+    suggest_keys,
+    text_tokens,
+)
+from services.gateway.search.fields import (
+    CREATED,
+    INT,
+    KEYWORD_EXACT_BOOST,
+    OWNER,
+    UPDATED,
+    VISIBILITY,
+    D,
+    K,
+    fields_by_name,
+    value_labels,
+)
+from services.gateway.search.model import (
+    FilterField,
+    IndexDocument,
+    Joins,
+    LibrarySchema,
+    LibrarySearch,
+    TextField,
+)
+
+SCHEMA = LibrarySchema(
+    name=LIBRARY.name,
+    label=LIBRARY.label,
+    fields=fields_by_name(
+        FilterField("kind", "活动类型", K, facetable=True, labels=value_labels(KIND_LABELS)),
+        FilterField("year", "年份", INT, facetable=True, sortable=True),
+        FilterField("starts_on", "开始日期", D, sortable=True),
+        FilterField("province", "省份", K, facetable=True),
+        FilterField("city", "城市", K, facetable=True),
+        FilterField("series", "系列活动", K, facetable=True),
+        FilterField("organiser", "主办/承办单位", K, facetable=True, ref="institutions"),
+        FilterField("participant", "参与专家", K, facetable=True, ref="experts"),
+        FilterField("outcome", "形成成果", K, ref="outcomes"),
+        FilterField("topic", "议题", K, facetable=True),
+        FilterField("keyword", "关键词", K, facetable=True),
+        FilterField("discipline", "学科", K, facetable=True),
+        VISIBILITY,
+        FilterField("title", "名称（拼音序）", K, sortable=True),
+        OWNER,
+        UPDATED,
+        CREATED,
+    ),
+    text_fields=(
+        TextField("title", 4.0, "title"),
+        # An event whose keyword or topic is the query ranks first, as for outcomes.
+        TextField("keywords", 3.0, "keywords", exact_boost=KEYWORD_EXACT_BOOST),
+        TextField("series", 3.0, "series"),
+        TextField("participants", 2.0, "participant_names"),
+        TextField("organisers", 1.5, "organiser_names"),
+        TextField("summary", 1.0, "summary"),
+        TextField("place", 0.5, "venue"),
+    ),
+    default_sort=(("starts_on", True),),
+)
+
+
+def event_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -> IndexDocument:
+    experts, institutions = joins.get("experts", {}), joins.get("institutions", {})
+    participants = []
+    for p in source.get("participants", []):
+        # As for an outcome's byline: the name as announced stays in `printed_name`, so a
+        # rename fan-out joins the expert's current name, not the one joined before.
+        printed = p["printed_name"] if "printed_name" in p else p.get("name")
+        joined_name = experts.get(p.get("expert_id") or "", {}).get("name")
+        participants.append({**p, "name": printed or joined_name, "printed_name": printed})
+    participant_names = [p["name"] for p in participants if p.get("name")]
+    organiser_names = names_of(institutions, source.get("organiser_ids", []))
+    co_organiser_names = names_of(institutions, source.get("co_organiser_ids", []))
+    joined = {
+        **source,
+        "participants": participants,
+        "participant_names": participant_names,
+        "organiser_names": organiser_names,
+        "co_organiser_names": co_organiser_names,
+    }
+    keywords = [*source.get("keywords", []), *source.get("topics", [])]
+    year = source.get("year")
+    return IndexDocument(
+        library=LIBRARY.name,
+        id=source["id"],
+        version=source["version"],
+        visibility=source.get("visibility", "internal"),
+        owner_org=source.get("owner_org"),
+        label=source["title"],
+        source=joined,
+        tokens={
+            "title": text_tokens(analyzer, source["title"]),
+            "keywords": name_tokens(analyzer, keywords),
+            "series": name_tokens(analyzer, [source.get("series")]),
+            "participants": name_tokens(analyzer, participant_names, person=True),
+            "organisers": name_tokens(analyzer, [*organiser_names, *co_organiser_names]),
+            "summary": text_tokens(analyzer, source.get("summary")),
+            "place": text_tokens(analyzer, source.get("venue"), source.get("city")),
+        },
+        values={
+            "kind": one(source.get("kind")),
+            "year": one(year),
+            "starts_on": date_values(source.get("starts_on")),
+            "province": one(source.get("province")),
+            "city": one(source.get("city")),
+            "series": one(source.get("series")),
+            "organiser": list(source.get("institution_ids", [])),
+            "participant": list(source.get("participant_expert_ids", [])),
+            "outcome": list(source.get("outcome_ids", [])),
+            "topic": list(source.get("topics", [])),
+            "keyword": list(source.get("keywords", [])),
+            "discipline": list(source.get("discipline_codes", [])),
+            "visibility": one(source.get("visibility")),
+            "title": sort_key(source["title"]),
+            **common_values(source),
+        },
+        suggest=suggest_keys([source["title"]]),
+        exact={"keywords": exact_values(analyzer, keywords)},
+        suggest_hint=" · ".join(str(x) for x in (source.get("kind_label"), year) if x) or None,
+    )
+
+
+SEARCH = LibrarySearch(SCHEMA, event_document, listed=EventListed)
