@@ -53,7 +53,6 @@ from services.kernel.concurrency import expected_version, raise_stale
 from services.kernel.db import utcnow
 from services.kernel.errors import Conflict, FieldError
 from services.kernel.fields import import_key
-from services.kernel.ids import new_id
 from services.kernel.internal_auth import Actor
 from services.kernel.merge_patch import patched
 from services.kernel.ownership import (
@@ -62,6 +61,7 @@ from services.kernel.ownership import (
     owner_for_create,
     owner_for_update,
 )
+from services.kernel.record_ids import new_id
 from services.kernel.records import changed_values
 from services.kernel.references import ReferenceCounter
 from services.kernel.service import LibraryService

@@ -17,7 +17,7 @@ import orjson
 from services.datasets.schemas import LIBRARIES, MAX_KEYWORD_LENGTH, STRING_TYPES, FieldSpec
 from services.kernel.errors import FieldError
 from services.kernel.fields import clean_block, clean_line
-from services.kernel.ids import is_id
+from services.kernel.record_ids import is_id
 
 MAX_TEXT_LENGTH = 2_000_000
 MAX_ITEMS = 1000

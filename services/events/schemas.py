@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from services.experts.library import LIBRARY as EXPERTS
+from services.institutions.library import LIBRARY as INSTITUTIONS
 from services.kernel import identifiers
 from services.kernel.fields import (
     Block,
@@ -24,6 +26,7 @@ from services.kernel.fields import (
 )
 from services.kernel.merge_patch import MergePatch
 from services.kernel.visibility import VISIBILITY_LABELS, Visibility
+from services.outcomes.library import LIBRARY as OUTCOMES
 from services.vocabularies.disciplines import DisciplineCode
 
 
@@ -62,9 +65,9 @@ MAX_PARTICIPANTS = 1000
 # The platform's events began with its work plan; a date far outside is a typo.
 EARLIEST_YEAR = 1949
 
-ExpertId = record_ref("exp", "expert")
-InstitutionId = record_ref("ins", "institution")
-OutcomeId = record_ref("out", "outcome")
+ExpertId = record_ref(EXPERTS)
+InstitutionId = record_ref(INSTITUTIONS)
+OutcomeId = record_ref(OUTCOMES)
 RegionCode = Annotated[str, AfterValidator(identifiers.normalize_region_code)]
 
 

@@ -16,7 +16,6 @@ from services.events.schemas import WRITABLE_FIELDS, EventFields
 from services.kernel.bulk import BulkLine
 from services.kernel.errors import UnknownReferences
 from services.kernel.http import ServiceClient
-from services.kernel.ids import new_id
 from services.kernel.internal_auth import Actor
 from services.kernel.lookup import RecordLookup
 from services.kernel.merge_patch import patched
@@ -27,6 +26,7 @@ from services.kernel.ownership import (
     owner_for_update,
 )
 from services.kernel.peers import NamedRecords, missing_ids, unknown_references
+from services.kernel.record_ids import new_id
 from services.kernel.records import changed_values
 from services.kernel.service import RecordService
 

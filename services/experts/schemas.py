@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from services.institutions.library import LIBRARY as INSTITUTIONS
 from services.kernel import identifiers
 from services.kernel.fields import (
     Block,
@@ -142,7 +143,7 @@ def _phone(value: str) -> str:
 Orcid = Annotated[str, AfterValidator(identifiers.normalize_orcid)]
 Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
 Phone = Annotated[str, Field(max_length=40), AfterValidator(_phone)]
-InstitutionId = record_ref("ins", "institution")
+InstitutionId = record_ref(INSTITUTIONS)
 
 
 class Affiliation(BaseModel):

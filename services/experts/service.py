@@ -18,7 +18,6 @@ from services.kernel import identifiers
 from services.kernel.bulk import BulkLine
 from services.kernel.errors import validation_failed
 from services.kernel.http import ServiceClient
-from services.kernel.ids import new_id
 from services.kernel.internal_auth import Actor
 from services.kernel.lookup import ExternalId, RecordLookup
 from services.kernel.merge_patch import patched
@@ -30,6 +29,7 @@ from services.kernel.ownership import (
 )
 from services.kernel.peers import missing_ids
 from services.kernel.pinyin import person_name_pinyin
+from services.kernel.record_ids import new_id
 from services.kernel.records import changed_values
 from services.kernel.service import RecordService
 

@@ -18,7 +18,7 @@ from services.gateway.repository import ApiKeyRepository
 from services.gateway.schemas import KeyCreate, KeyRole
 from services.kernel.db import utcnow
 from services.kernel.errors import FieldError, ValidationFailed
-from services.kernel.ids import ID_BODY_LENGTH, new_id
+from services.kernel.record_ids import ID_BODY_LENGTH, new_id
 
 
 class KeyFields(Protocol):

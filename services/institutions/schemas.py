@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from services.institutions.library import LIBRARY
 from services.kernel import identifiers
 from services.kernel.fields import (
     Block,
@@ -69,7 +70,7 @@ def _as_validator(normalize: Any) -> AfterValidator:
 Uscc = Annotated[str, _as_validator(identifiers.normalize_uscc)]
 RorId = Annotated[str, _as_validator(identifiers.normalize_ror)]
 RegionCode = Annotated[str, _as_validator(identifiers.normalize_region_code)]
-InstitutionId = record_ref("ins", "institution")
+InstitutionId = record_ref(LIBRARY)
 
 # Fields a caller may write. Kept in one place so create, patch and upsert agree.
 WRITABLE_FIELDS = (

@@ -17,7 +17,6 @@ from services.institutions.references import Referrers
 from services.institutions.repository import InstitutionRepository
 from services.institutions.schemas import WRITABLE_FIELDS, InstitutionFields
 from services.kernel import identifiers
-from services.kernel.ids import new_id
 from services.kernel.internal_auth import Actor
 from services.kernel.locks import lock_for_transaction
 from services.kernel.lookup import ExternalId, RecordLookup
@@ -28,6 +27,7 @@ from services.kernel.ownership import (
     owner_for_create,
     owner_for_update,
 )
+from services.kernel.record_ids import new_id
 from services.kernel.records import changed_values
 from services.kernel.service import RecordService
 

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, TypeAdapter
 
-from services.kernel.ids import is_id
+from services.kernel.library import LibraryFacts
+from services.kernel.record_ids import is_id
 from services.kernel.text import clean_block, clean_key, clean_line, clean_name
 
 __all__ = ["clean_block", "clean_line"]  # services import them from here with the types
@@ -57,10 +58,11 @@ TextList = Annotated[
 NameList = Annotated[list[Name], AfterValidator(_dedupe), Field(max_length=100)]
 
 
-def record_ref(prefix: str, what: str) -> Any:
-    """The type of a reference to a record by its ID (`ins_…`): cleaned as a key, so no NUL
-    or look-alike reaches the database, and of the library's ID shape; whether the record
-    exists is the owning service's check."""
+def record_ref(library: LibraryFacts) -> Any:
+    """The type of a reference to a record of `library` by its ID (`ins_…`): cleaned as a key,
+    so no NUL or look-alike reaches the database, and of the library's ID shape; whether the
+    record exists is the owning service's check."""
+    prefix, what = library.id_prefix, library.entity.replace("_", " ")
 
     def check(value: str) -> str:
         value = clean_key(value)

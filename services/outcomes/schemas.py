@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from services.experts.library import LIBRARY as EXPERTS
+from services.institutions.library import LIBRARY as INSTITUTIONS
 from services.kernel import identifiers
 from services.kernel.fields import (
     Block,
@@ -159,8 +161,8 @@ def _full_text(value: str) -> str:
     return value
 
 
-ExpertId = record_ref("exp", "expert")
-InstitutionId = record_ref("ins", "institution")
+ExpertId = record_ref(EXPERTS)
+InstitutionId = record_ref(INSTITUTIONS)
 Doi = Annotated[str, AfterValidator(_doi), Field(max_length=400)]
 Language = Annotated[str, AfterValidator(_language), Field(max_length=16)]
 PublishedOn = Annotated[str, BeforeValidator(_published)]

@@ -18,7 +18,7 @@ from services.institutions.config import InstitutionsSettings
 from services.institutions.main import create_app as create_institutions_app
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
-from services.kernel.ids import new_id
+from services.kernel.record_ids import new_id
 from services.registry import service_named
 from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
 from tests.helpers import list_by_ids_stand_in, stand_in_referrers

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.cli.importer.linking import Linker
-from services.kernel.ids import new_id
+from services.kernel.record_ids import new_id
 
 
 class CountingMatch:

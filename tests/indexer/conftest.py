@@ -15,6 +15,8 @@ import pytest
 
 from services.datasets.config import DatasetsSettings
 from services.datasets.main import create_app as create_datasets
+from services.events.config import EventsSettings
+from services.events.main import create_app as create_events
 from services.experts.config import ExpertsSettings
 from services.experts.main import create_app as create_experts
 from services.gateway.search.feeds import read_feed
@@ -39,7 +41,7 @@ from tests.gateway.conftest import (  # noqa: F401  (fixtures used by this packa
 )
 from tests.helpers import stand_in_referrers
 
-FEEDS = ("institutions", "experts", "outcomes", "datasets")
+FEEDS = ("institutions", "experts", "outcomes", "events", "datasets")
 WAIT_SECONDS = 30.0
 
 
@@ -112,7 +114,7 @@ class Feeds:
 
 @pytest.fixture(scope="module")
 def service_apps(platform: Platform, platform_settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]  # noqa: F811
-    """The four service apps on the module's databases (their feeds are all the indexer reads)."""
+    """The five service apps on the module's databases (their feeds are all the indexer reads)."""
     dbs = platform.services
     return {
         "institutions": create_institutions(
@@ -120,6 +122,7 @@ def service_apps(platform: Platform, platform_settings) -> dict[str, Any]:  # ty
         ),
         "experts": create_experts(ExpertsSettings(), platform_settings, dbs["experts"]),
         "outcomes": create_outcomes(OutcomesSettings(), platform_settings, dbs["outcomes"]),
+        "events": create_events(EventsSettings(), platform_settings, dbs["events"]),
         "datasets": create_datasets(DatasetsSettings(), platform_settings, dbs["datasets"]),
     }
 

@@ -21,9 +21,9 @@ from services.kernel.errors import (
     database_unavailable,
 )
 from services.kernel.fields import clean_block, clean_line
-from services.kernel.ids import is_id, new_id
 from services.kernel.merge_patch import apply_merge_patch
 from services.kernel.pagination import decode_cursor, encode_cursor
+from services.kernel.record_ids import is_id, new_id
 from services.kernel.settings import DEFAULT_INTERNAL_TOKEN, Environment, PlatformSettings
 from services.vocabularies.disciplines import UnknownDiscipline, disciplines
 

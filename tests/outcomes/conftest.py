@@ -16,7 +16,7 @@ from services.institutions.config import InstitutionsSettings
 from services.institutions.main import create_app as create_institutions_app
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
-from services.kernel.ids import new_id
+from services.kernel.record_ids import new_id
 from services.outcomes.config import OutcomesSettings
 from services.outcomes.main import create_app
 from services.registry import service_named

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from services.kernel.ids import new_id
+from services.kernel.record_ids import new_id
 from tests.actors import ADMIN
 from tests.helpers import assert_problem, feed_head
 from tests.outcomes.conftest import KNOWN_EXPERTS

@@ -20,6 +20,7 @@ import pytest
 
 from services.gateway.search.analysis import normalize
 from services.gateway.search.query import query_fingerprint
+from services.kernel.library import record_libraries
 from services.vocabularies.disciplines import disciplines
 from tests.helpers import assert_problem
 from tests.search_api.corpus import (
@@ -640,9 +641,10 @@ async def test_search_across_libraries_merges_and_counts_per_library(
     admin = corpus.headers["admin"]
     body = await get(gateway, "/api/v1/search", corpus, q=q, page_size=10)
     facet = {b["value"]: b for b in body["facets"]["library"]}
-    assert {b["label"] for b in facet.values()} == {"机构库", "专家库", "成果库"}
+    # Every record library is a bucket, with its Chinese label (活动库 too, empty here).
+    assert {b["label"] for b in facet.values()} == {f.label for f in record_libraries()}
     per_library = {}
-    for library in ("institutions", "experts", "outcomes"):
+    for library in (f.name for f in record_libraries()):
         per_library[library] = await ids_of(gateway, f"/api/v1/{library}", {"q": q}, admin)
         assert facet[library]["count"] == len(per_library[library]), library
     assert body["meta"]["count"] == sum(len(v) for v in per_library.values())

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.kernel.ids import is_id
+from services.kernel.record_ids import is_id
 
 Match = Callable[[str], Awaitable[list[dict[str, Any]]]]
 
