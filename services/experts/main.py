@@ -9,11 +9,10 @@ from services.experts.endpoints import ROUTES, router
 from services.experts.library import LIBRARY
 from services.experts.models import Base, ExpertChange, ExpertIdempotency
 from services.experts.service import count_institution_references
-from services.kernel.app import create_service_app
 from services.kernel.component import ServiceSpec
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
-from services.kernel.peers import close_on_shutdown
+from services.kernel.library_app import create_library_app
 from services.kernel.settings import PlatformSettings
 
 
@@ -23,30 +22,20 @@ def create_app(
     database: Database | None = None,
     institutions: ServiceClient | None = None,
 ) -> FastAPI:
-    settings = settings or ExpertsSettings()
-    platform = platform or PlatformSettings()
-    owns_client = institutions is None
-    client = institutions or ServiceClient(
-        "institutions",
-        settings.peer_url("institutions"),
-        platform.internal_token.get_secret_value(),
-    )
-    app = create_service_app(
-        title="智汇中国 · experts service (专家库)",
+    app, peers = create_library_app(
+        LIBRARY,
         description="Owns expert records; internal API behind the gateway. Contact details "
         "(email, phone) are returned to signed-in callers only and never published.",
-        settings=settings,
-        platform=platform,
+        settings=settings or ExpertsSettings(),
+        platform=platform or PlatformSettings(),
+        database=database,
         routers=[router],
         change_model=ExpertChange,
         idempotency_model=ExpertIdempotency,
         references={"institutions": count_institution_references},
-        database=database,
+        clients={"institutions": institutions} if institutions else None,
     )
-    app.state.institutions = client
-    if owns_client:
-        # A client passed in belongs to the caller, who closes it.
-        close_on_shutdown(app, [client])
+    app.state.institutions = peers["institutions"]
     return app
 
 

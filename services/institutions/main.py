@@ -11,12 +11,10 @@ from services.institutions.endpoints import ROUTES, router
 from services.institutions.library import LIBRARY
 from services.institutions.models import Base, InstitutionChange, InstitutionIdempotency
 from services.institutions.references import Referrers
-from services.kernel.app import create_service_app
 from services.kernel.component import ServiceSpec
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
-from services.kernel.library import referring_libraries
-from services.kernel.peers import close_on_shutdown
+from services.kernel.library_app import create_library_app
 from services.kernel.settings import PlatformSettings
 
 
@@ -27,33 +25,21 @@ def create_app(
     referrers: Mapping[str, ServiceClient] | None = None,
 ) -> FastAPI:
     """`referrers`: clients of the services whose records refer to institutions (every
-    library declaring so: experts, outcomes, datasets); by default at their `peer_url`."""
-    settings = settings or InstitutionsSettings()
-    platform = platform or PlatformSettings()
-    owns_clients = referrers is None
-    token = platform.internal_token.get_secret_value()
-    clients = (
-        referrers
-        if referrers is not None
-        else {
-            peer.name: ServiceClient(peer.name, settings.peer_url(peer.name), token)
-            for peer in referring_libraries(LIBRARY.name)
-        }
-    )
-    app = create_service_app(
-        title="智汇中国 · institutions service (机构库)",
+    library declaring so: experts, outcomes, events, datasets); by default at their
+    `peer_url`."""
+    app, peers = create_library_app(
+        LIBRARY,
         description="Owns institution records; internal API behind the gateway.",
-        settings=settings,
-        platform=platform,
+        settings=settings or InstitutionsSettings(),
+        platform=platform or PlatformSettings(),
+        database=database,
         routers=[router],
         change_model=InstitutionChange,
         idempotency_model=InstitutionIdempotency,
-        database=database,
+        clients=referrers,
+        make_missing=False,
     )
-    app.state.referrers = Referrers(clients)
-    if owns_clients:
-        # Clients passed in belong to the caller, who closes them.
-        close_on_shutdown(app, list(clients.values()))
+    app.state.referrers = Referrers(peers)
     return app
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.kernel.app import create_service_app
 from services.kernel.component import ServiceSpec
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
-from services.kernel.peers import close_on_shutdown
+from services.kernel.library_app import create_library_app
 from services.kernel.settings import PlatformSettings
 from services.outcomes.config import OutcomesSettings
 from services.outcomes.endpoints import ROUTES, router
@@ -26,31 +25,21 @@ def create_app(
     institutions: ServiceClient | None = None,
 ) -> FastAPI:
     """The app; `experts` and `institutions` default to clients built from the settings."""
-    settings = settings or OutcomesSettings()
-    platform = platform or PlatformSettings()
-    token = platform.internal_token.get_secret_value()
-    owned: list[ServiceClient] = []
-    if experts is None:
-        experts = ServiceClient("experts", settings.peer_url("experts"), token)
-        owned.append(experts)
-    if institutions is None:
-        institutions = ServiceClient("institutions", settings.peer_url("institutions"), token)
-        owned.append(institutions)
-    app = create_service_app(
-        title="智汇中国 · outcomes service (成果库)",
+    given = {"experts": experts, "institutions": institutions}
+    app, peers = create_library_app(
+        LIBRARY,
         description="Owns outcome records (reports, policy briefs, 内参, papers, books); "
         "internal API behind the gateway.",
-        settings=settings,
-        platform=platform,
+        settings=settings or OutcomesSettings(),
+        platform=platform or PlatformSettings(),
+        database=database,
         routers=[router],
         change_model=OutcomeChange,
         idempotency_model=OutcomeIdempotency,
         references={"institutions": count_institution_references},
-        database=database,
+        clients={name: client for name, client in given.items() if client is not None},
     )
-    app.state.peers = Peers(experts=experts, institutions=institutions)
-    # Clients passed in belong to the caller; only the ones made here are closed here.
-    close_on_shutdown(app, owned)
+    app.state.peers = Peers(experts=peers["experts"], institutions=peers["institutions"])
     return app
 
 

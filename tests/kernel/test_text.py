@@ -80,3 +80,13 @@ def test_long_text_is_stored_as_written_except_its_ends() -> None:
     for refused in ("a\x0bb", "a\x0cb", "a\x85b"):
         with pytest.raises(TextRefused):
             clean_block(refused)
+
+
+def test_text_cleaning_collapses_whitespace_and_refuses_control_characters() -> None:
+    assert clean_line("  清华\u3000 大学\n ") == "清华 大学"
+    assert clean_block("第一段\n\n第二段\t") == "第一段\n\n第二段"
+    for bad in ("a\x00b", "evil\u202etxt", "x\x1b[31m"):
+        with pytest.raises(ValueError, match="control"):
+            clean_line(bad)
+    with pytest.raises(ValueError):
+        clean_block("nul\x00")
