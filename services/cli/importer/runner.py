@@ -188,6 +188,64 @@ class _Stop(Exception):
     pass
 
 
+@dataclass
+class _Plan:
+    """One file to import: its rows, report, column map, key in the state file, and where an
+    earlier run stopped."""
+
+    table: Table
+    report: FileReport
+    columns: ColumnMap
+    name: str
+    entry: FileState | None
+
+
+class _Batches:
+    """Rows gathered into bulk batches, sent in file order with one batch in flight while the
+    next is read, linked and validated (the importer's work overlaps the gateway's)."""
+
+    def __init__(self, send: Callable[[list[_Entry]], Awaitable[None]], options: ImportOptions):
+        self.send = send
+        self.options = options
+        self.batch: list[_Entry] = []
+        self.pending = 0
+        self.pending_bytes = 0
+        self.in_flight: asyncio.Future[None] | None = None
+
+    async def add(self, entry: _Entry) -> None:
+        self.batch.append(entry)
+        if entry.payload is not None:
+            self.pending += 1
+            self.pending_bytes += len(orjson.dumps(entry.payload)) + 1
+        if (
+            self.pending >= self.options.batch_size
+            or self.pending_bytes >= self.options.batch_bytes
+            or len(self.batch) >= 4 * self.options.batch_size  # mostly rejected rows
+        ):
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self.batch:
+            return
+        sent, self.batch = self.batch, []
+        self.pending = self.pending_bytes = 0
+        # One batch in flight at a time keeps the rejects file and the state in file order.
+        await self.settle()
+        self.in_flight = asyncio.ensure_future(self.send(sent))
+
+    async def settle(self) -> None:
+        if self.in_flight is not None:
+            sending, self.in_flight = self.in_flight, None
+            await sending
+
+    async def abandon(self) -> None:
+        """Interrupted: the batch in flight is cancelled, and sent again on the next run."""
+        if self.in_flight is not None and not self.in_flight.done():
+            self.in_flight.cancel()
+            with contextlib.suppress(BaseException):
+                await self.in_flight
+
+
 def default_source(path: Path) -> str:
     """The file's name as the source of its rows (cleaned as keys are)."""
     try:
@@ -287,12 +345,12 @@ class _Run:
             report.unmapped = columns.unmapped
             name = str(table.path.resolve())
             entry = state.resume_point(name, table.sha256, profile.library, report.source)
-            plans.append((table, report, columns, name, entry))
+            plans.append(_Plan(table, report, columns, name, entry))
         rejects = RejectsFile(rejects_path, chinese=chinese)
-        rejects.start({str(t.path): e.row for t, _r, _c, _n, e in plans if e is not None})
+        rejects.start({str(p.table.path): p.entry.row for p in plans if p.entry is not None})
         try:
-            for table, report, columns, name, entry in plans:
-                await self._file(profile, table, report, columns, name, entry, state, rejects)
+            for plan in plans:
+                await self._file(profile, plan, state, rejects)
         except _Stop:
             pass
         finally:
@@ -324,72 +382,40 @@ class _Run:
         return PROFILES[target]
 
     async def _file(
-        self,
-        profile: Profile,
-        table: Table,
-        report: FileReport,
-        columns: ColumnMap,
-        name: str,
-        entry: FileState | None,
-        state: ImportState,
-        rejects: RejectsFile,
+        self, profile: Profile, plan: _Plan, state: ImportState, rejects: RejectsFile
     ) -> None:
         options = self.options
-        chinese = rejects.chinese
+        table, report, entry = plan.table, plan.report, plan.entry
         label = str(table.path)
         start = entry.row if entry else 0
         report.resumed_after = start
         counts: Counter[str] = Counter(entry.counts if entry else {})
         report.counts = counts
         run = entry.run if entry and entry.run else uuid.uuid4().hex
-        done_before = sum(1 for r in table.rows if r.number <= start)
+        done = sum(1 for r in table.rows if r.number <= start)
         progress = Progress(
-            table.path.name, len(table.rows), start=done_before, stream=self.stream,
-            tty=options.tty,
-        )  # fmt: skip
+            table.path.name, len(table.rows), start=done, stream=self.stream, tty=options.tty
+        )
         seen: dict[str, tuple[int, bytes]] = {}
         records_before = self.report.records
-        batch: list[_Entry] = []
-        pending = 0
-        pending_bytes = 0
-        done = done_before
-        # The batch sent and not yet answered: the next one is read, linked and validated
-        # meanwhile, so the importer's work overlaps the gateway's and the service's.
-        in_flight: asyncio.Future[None] | None = None
 
         async def acknowledge(sent: list[_Entry]) -> None:
             nonlocal done
-            await self._flush(profile, sent, counts, chinese, label, rejects, run)
+            await self._flush(profile, sent, counts, rejects.chinese, label, rejects, run)
             done += len(sent)
             if not options.dry_run:
                 state.record(
-                    name,
+                    plan.name,
                     FileState(table.sha256, profile.library, report.source, sent[-1].row,
                               False, dict(counts), run),
                 )  # fmt: skip
             progress.update(done, self.report.records - records_before)
 
-        async def settle() -> None:
-            nonlocal in_flight
-            if in_flight is not None:
-                sending, in_flight = in_flight, None
-                await sending
-
-        async def flush() -> None:
-            nonlocal pending, pending_bytes, in_flight
-            if not batch:
-                return
-            sent = list(batch)
-            batch.clear()
-            pending = pending_bytes = 0
-            # One batch in flight at a time keeps the rejects file and the state in file order.
-            await settle()
-            in_flight = asyncio.ensure_future(acknowledge(sent))
-
+        batches = _Batches(acknowledge, options)
         try:
             for chunk in _chunked(table.rows, options.batch_size):
                 converted = {
-                    row.number: convert(row.cells, columns, profile)
+                    row.number: convert(row.cells, plan.columns, profile)
                     for row in chunk
                     if row.error is None
                 }
@@ -400,39 +426,25 @@ class _Run:
                     for name in names_to_link(profile, row_fields)
                 )
                 for row in chunk:
-                    resumed = row.number <= start
                     entry_ = await self._row(
-                        profile, row, converted.get(row.number), columns, report, seen, resumed,
-                        chinese,
+                        profile, row, converted.get(row.number), plan.columns, report, seen,
+                        row.number <= start, rejects.chinese,
                     )  # fmt: skip
-                    if entry_ is None:
-                        continue
-                    batch.append(entry_)
-                    if entry_.payload is not None:
-                        pending += 1
-                        pending_bytes += len(orjson.dumps(entry_.payload)) + 1
-                    if (
-                        pending >= options.batch_size
-                        or pending_bytes >= options.batch_bytes
-                        or len(batch) >= 4 * options.batch_size  # mostly rejected rows
-                    ):
-                        await flush()
-            await flush()
-            await settle()
+                    if entry_ is not None:
+                        await batches.add(entry_)
+            await batches.flush()
+            await batches.settle()
         except GatewayError as exc:
             progress.finish()
             self.report.stopped = f"{label}: {exc}"
             raise _Stop from exc
         finally:
-            if in_flight is not None and not in_flight.done():
-                in_flight.cancel()  # interrupted: its rows are sent again on the next run
-                with contextlib.suppress(BaseException):
-                    await in_flight
+            await batches.abandon()
         progress.finish()
         report.complete = True
         if not options.dry_run:
             state.record(
-                name,
+                plan.name,
                 FileState(table.sha256, profile.library, report.source,
                           table.rows[-1].number if table.rows else 0, True, dict(counts), run),
             )  # fmt: skip

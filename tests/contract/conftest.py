@@ -1,0 +1,17 @@
+"""Fixtures of the record-library contract: the gateway in front of every service and the index
+(tests/gateway/conftest.py)."""
+
+from __future__ import annotations
+
+from tests.gateway.conftest import (
+    gateway,
+    index_now,
+    keys,
+    make_key,
+    platform,
+    platform_clients,
+    search,
+)
+
+# The gateway's fixtures, re-exported for this package's tests.
+__all__ = ["gateway", "index_now", "keys", "make_key", "platform", "platform_clients", "search"]
