@@ -263,21 +263,29 @@ async def service_records(stack: SearchStack, library: str) -> dict[str, int]:
 
 
 async def index_documents(es: httpx.AsyncClient, alias: str) -> list[dict[str, Any]]:
-    """Every document behind an alias, tombstones included: id, deleted, record version."""
+    """Every document behind an alias, tombstones included: id, deleted, record version.
+
+    Read in a point in time: pages of `search_after` on `_doc` alone can skip documents when
+    a segment merge (busy after an outage's catch-up) renumbers them between pages."""
+    opened = await es.post(f"/{alias}/_pit", params={"keep_alive": "2m"})
+    assert opened.status_code == 200, opened.text
+    pit = opened.json()["id"]
     documents: list[dict[str, Any]] = []
     after: list[Any] | None = None
     while True:
         body: dict[str, Any] = {
             "size": 1000,
             "query": {"match_all": {}},
-            "sort": [{"_doc": "asc"}],
+            "pit": {"id": pit, "keep_alive": "2m"},
+            "sort": [{"_shard_doc": "asc"}],
             "_source": ["id", "deleted", "source.id", "source.version"],
             "seq_no_primary_term": False,
         }
         if after is not None:
             body["search_after"] = after
-        response = await es.post(f"/{alias}/_search", json=body)
+        response = await es.post("/_search", json=body)
         assert response.status_code == 200, response.text
+        pit = response.json().get("pit_id", pit)
         hits = response.json()["hits"]["hits"]
         for hit in hits:
             source = hit["_source"]
@@ -291,6 +299,7 @@ async def index_documents(es: httpx.AsyncClient, alias: str) -> list[dict[str, A
                 }
             )
         if len(hits) < 1000:
+            await es.request("DELETE", "/_pit", json={"id": pit})
             return documents
         after = hits[-1]["sort"]
 
