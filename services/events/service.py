@@ -25,7 +25,7 @@ from services.kernel.ownership import (
     owner_for_create,
     owner_for_update,
 )
-from services.kernel.peers import NamedRecords, missing_ids, unknown_references
+from services.kernel.peers import NamedRecords, live_among, unknown_references
 from services.kernel.record_ids import new_id
 from services.kernel.records import changed_values
 from services.kernel.service import RecordService
@@ -117,9 +117,7 @@ class EventService(RecordService[Event]):
             ),
             (self.peers.outcomes, "/outcomes", {i for d in valid for i in d.outcome_ids}),
         )
-        for client, collection, ids in wanted:
-            if ids:
-                self.live_references |= ids - await missing_ids(client, collection, ids)
+        self.live_references |= await live_among(wanted)
 
     # rules
 

@@ -177,11 +177,6 @@ def record_libraries() -> tuple[LibraryFacts, ...]:
     return tuple(f for f in declared_libraries() if f.record_library)
 
 
-def links_to(target: str) -> tuple[tuple[LibraryFacts, Link], ...]:
-    """Every (library, link) whose records name records of `target`."""
-    return tuple((facts, link) for facts in declared_libraries() for link in facts.links_to(target))
-
-
 def referring_libraries(target: str) -> tuple[LibraryFacts, ...]:
     """The other libraries whose records may name records of `target` (link or `ref:` field)."""
     return tuple(

@@ -73,6 +73,19 @@ async def unknown_references(groups: Sequence[NamedRecords]) -> list[tuple[Locat
     return problems
 
 
+async def live_among(
+    wanted: Sequence[tuple[ServiceClient, str, Iterable[str]]],
+) -> set[str]:
+    """The IDs each peer (client, collection, IDs) has live: one call per peer (a bulk asks
+    once for all its lines, before its transaction starts)."""
+    live: set[str] = set()
+    for client, collection, ids in wanted:
+        asked = set(ids)
+        if asked:
+            live |= asked - await missing_ids(client, collection, asked)
+    return live
+
+
 def _result_ids(client: ServiceClient, content: bytes) -> list[str]:
     try:
         body = orjson.loads(content)

@@ -57,7 +57,6 @@ class RecordRoutes:
     # A record as this caller may see it (contact details left out for some); validated as
     # `read` / `listed` by default.
     show: Callable[[Any, Actor], BaseModel] | None = None
-    show_listed: Callable[[Any, Actor], BaseModel] | None = None
     # Fields only signed-in callers get (an expert's e-mail and phone); never in the index.
     restricted_fields: tuple[str, ...] = ()
     # The longest `{ref}` accepted; `ref_is_path` when an external ID holds a slash (a DOI).
@@ -93,8 +92,6 @@ class RecordRoutes:
         return (self.show or _validated(self.read))(record, actor)
 
     def shown_listed(self, record: Any, actor: Actor) -> BaseModel:
-        if self.show_listed is not None:
-            return self.show_listed(record, actor)
         if self.listed is not None:
             return self.listed.model_validate(record)
         return self.shown(record, actor)

@@ -21,7 +21,7 @@ from services.kernel.ownership import (
     owner_for_create,
     owner_for_update,
 )
-from services.kernel.peers import NamedRecords, missing_ids, unknown_references
+from services.kernel.peers import NamedRecords, live_among, unknown_references
 from services.kernel.record_ids import new_id
 from services.kernel.records import changed_values
 from services.kernel.service import RecordService
@@ -116,12 +116,12 @@ class OutcomeService(RecordService[Outcome]):
         valid = [line.data for line in lines if line.ok]
         experts = {a.expert_id for d in valid for a in d.authors if a.expert_id}
         institutions = {i for d in valid for i in d.institution_ids}
-        for client, collection, wanted in (
-            (self.peers.experts, "/experts", experts),
-            (self.peers.institutions, "/institutions", institutions),
-        ):
-            if wanted:
-                self.live_references |= wanted - await missing_ids(client, collection, wanted)
+        self.live_references |= await live_among(
+            (
+                (self.peers.experts, "/experts", experts),
+                (self.peers.institutions, "/institutions", institutions),
+            )
+        )
 
     # rules
 
