@@ -26,7 +26,7 @@ def _library_service(library: LibraryFacts) -> ServiceSpec:
     if not isinstance(spec, ServiceSpec) or spec.name != library.name:
         raise LibraryDeclarationError(
             f"services/{library.name}/main.py must define "
-            f"SERVICE = ServiceSpec.of_library(LIBRARY, settings=…, metadata=…, create_app=…)"
+            "SERVICE = LibraryService.of(LIBRARY, settings, TABLES, ROUTES): kernel/library_app.py"
         )
     return spec
 

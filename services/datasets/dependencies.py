@@ -12,7 +12,7 @@ from services.kernel.session import Session
 
 
 def get_references(request: Request) -> ReferenceChecker:
-    return request.app.state.references
+    return ReferenceChecker(request.app.state.peers)
 
 
 References = Annotated[ReferenceChecker, Depends(get_references)]

@@ -11,10 +11,8 @@ from services.kernel.library import LibraryFacts
 LIBRARY = LibraryFacts(
     name="datasets",
     label="特色数据库",
-    entity="dataset",
     id_prefix="dst",
     port=8104,
-    order=90,
     record_library=False,
     other_prefixes=("dsr",),
     # `ref:<library>` fields name any record library's records (institutions, experts, …).

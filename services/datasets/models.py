@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.datasets.library import LIBRARY
-from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
-from services.kernel.idempotency import IdempotencyMixin
 from services.kernel.records import RecordMixin, live_unique
+from services.kernel.tables import kernel_tables
 
 DATASET_ID_PREFIX = LIBRARY.id_prefix
 RECORD_ID_PREFIX = LIBRARY.other_prefixes[0]
@@ -21,6 +20,10 @@ RECORD_ENTITY = "dataset_record"
 
 class Base(DeclarativeBase):
     metadata = new_metadata()
+
+
+# The change feed and idempotency keys, as in every library service.
+TABLES = kernel_tables(Base, LIBRARY)
 
 
 class Dataset(RecordMixin, Base):
@@ -54,12 +57,3 @@ class DatasetRecord(RecordMixin, Base):
     dataset_id: Mapped[str] = mapped_column(String(32), ForeignKey("datasets.id"), index=True)
     # Typed values keyed by field name; absent fields are left out (never stored as null).
     values: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-
-
-class DatasetChange(ChangeMixin, Base):
-    __tablename__ = "changes"
-    feed_name: ClassVar[str] = LIBRARY.name
-
-
-class DatasetIdempotency(IdempotencyMixin, Base):
-    """Answers of POSTs sent with an `Idempotency-Key` (kernel/idempotency.py)."""

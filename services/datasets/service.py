@@ -34,8 +34,8 @@ from services.datasets.models import (
     DATASET_ID_PREFIX,
     RECORD_ENTITY,
     RECORD_ID_PREFIX,
+    TABLES,
     Dataset,
-    DatasetChange,
     DatasetRecord,
 )
 from services.datasets.references import ReferenceChecker
@@ -85,7 +85,7 @@ def may_see_restricted(record_owner: str, actor: Actor) -> bool:
 class DatasetService(LibraryService[Dataset]):
     """Dataset definitions: define, change (checked against stored records), delete."""
 
-    change_model = DatasetChange
+    change_model = TABLES.change
     entity = DATASET_ENTITY
     repo: DatasetRepository
 
@@ -186,7 +186,7 @@ class DatasetService(LibraryService[Dataset]):
             migrated = _Migrated(row.id, row.owner_org, row.version + 1, row.created_at, now)
             await record_change(
                 self.session,
-                DatasetChange,
+                TABLES.change,
                 entity=RECORD_ENTITY,
                 record_id=row.id,
                 op="upsert",
@@ -209,7 +209,7 @@ class DatasetService(LibraryService[Dataset]):
         for record_id, version in rows:
             await record_change(
                 self.session,
-                DatasetChange,
+                TABLES.change,
                 entity=RECORD_ENTITY,
                 record_id=record_id,
                 op="delete",
@@ -286,7 +286,7 @@ class RecordService(LibraryService[DatasetRecord]):
     A record's search document depends on its dataset's definition, so each write passes it.
     """
 
-    change_model = DatasetChange
+    change_model = TABLES.change
     entity = RECORD_ENTITY
     repo: RecordRepository
 

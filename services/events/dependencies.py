@@ -9,5 +9,6 @@ from services.kernel.session import Session
 
 
 def get_event_service(session: Session, request: Request) -> EventService:
-    peers: Peers = request.app.state.peers
-    return EventService(session, peers)
+    peers = request.app.state.peers
+    clients = Peers(peers["institutions"], peers["experts"], peers["outcomes"])
+    return EventService(session, clients)

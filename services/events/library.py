@@ -7,10 +7,8 @@ from services.kernel.library import LibraryFacts, Link
 LIBRARY = LibraryFacts(
     name="events",
     label="活动库",
-    entity="event",
     id_prefix="evt",
     port=8105,
-    order=40,
     links=(
         # Organisers and co-organisers: `/institutions/{id}/events`.
         Link("institutions", "institution_ids", "organiser", route="events"),

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import Date, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.events.library import LIBRARY
-from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
-from services.kernel.idempotency import IdempotencyMixin
-from services.kernel.records import RecordMixin, live_unique
+from services.kernel.records import RecordMixin, record_indexes
+from services.kernel.tables import kernel_tables
 
 
 class Base(DeclarativeBase):
@@ -21,11 +20,8 @@ class Base(DeclarativeBase):
 
 class Event(RecordMixin, Base):
     __tablename__ = "events"
-    __table_args__ = (
-        # 智汇双月谈 第 12 期 is one event.
-        live_unique("uq_events_series_number_live", "series", "series_number"),
-        live_unique("uq_events_import_key_live", "owner_org", "source", "external_id"),
-    )
+    # 智汇双月谈 第 12 期 is one event.
+    __table_args__ = record_indexes("events", ("series", "series_number"))
 
     title: Mapped[str] = mapped_column(String(500))
     kind: Mapped[str] = mapped_column(String(16), index=True)
@@ -50,10 +46,5 @@ class Event(RecordMixin, Base):
     url: Mapped[str | None] = mapped_column(String(500))
 
 
-class EventChange(ChangeMixin, Base):
-    __tablename__ = "changes"
-    feed_name: ClassVar[str] = LIBRARY.name
-
-
-class EventIdempotency(IdempotencyMixin, Base):
-    """Answers of POSTs sent with an `Idempotency-Key` (kernel/idempotency.py)."""
+# The change feed and idempotency keys, as in every library service.
+TABLES = kernel_tables(Base, LIBRARY)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -18,48 +17,39 @@ from services.kernel.fields import (
     Name,
     OwnerOrgField,
     RecordMeta,
+    RecordSchemas,
     SourceField,
     TextList,
     Url,
     check_import_key,
     record_ref,
 )
+from services.kernel.labelled import LabelledEnum
 from services.kernel.merge_patch import MergePatch
 from services.kernel.visibility import VISIBILITY_LABELS, Visibility
 from services.outcomes.library import LIBRARY as OUTCOMES
 from services.vocabularies.disciplines import DisciplineCode
 
 
-class EventKind(StrEnum):
-    FORUM = "forum"
-    SYMPOSIUM = "symposium"
-    SEMINAR = "seminar"
-    SURVEY = "survey"
-    TRAINING = "training"
-    OTHER = "other"
+class EventKind(LabelledEnum):
+    FORUM = "forum", "论坛"
+    SYMPOSIUM = "symposium", "座谈会"
+    SEMINAR = "seminar", "研讨会"
+    SURVEY = "survey", "调研"
+    TRAINING = "training", "培训"
+    OTHER = "other", "其他"
 
 
-KIND_LABELS: dict[EventKind, str] = {
-    EventKind.FORUM: "论坛",
-    EventKind.SYMPOSIUM: "座谈会",
-    EventKind.SEMINAR: "研讨会",
-    EventKind.SURVEY: "调研",
-    EventKind.TRAINING: "培训",
-    EventKind.OTHER: "其他",
-}
+KIND_LABELS: dict[EventKind, str] = EventKind.labels()
 
 
-class ParticipantRole(StrEnum):
-    SPEAKER = "speaker"
-    HOST = "host"
-    ATTENDEE = "attendee"
+class ParticipantRole(LabelledEnum):
+    SPEAKER = "speaker", "主讲"
+    HOST = "host", "主持"
+    ATTENDEE = "attendee", "参会"
 
 
-ROLE_LABELS: dict[ParticipantRole, str] = {
-    ParticipantRole.SPEAKER: "主讲",
-    ParticipantRole.HOST: "主持",
-    ParticipantRole.ATTENDEE: "参会",
-}
+ROLE_LABELS: dict[ParticipantRole, str] = ParticipantRole.labels()
 
 MAX_PARTICIPANTS = 1000
 # The platform's events began with its work plan; a date far outside is a typo.
@@ -255,3 +245,6 @@ class EventRead(RecordMeta, EventFields):
         data["kind_label"] = KIND_LABELS[EventKind(data["kind"])]
         data["visibility_label"] = VISIBILITY_LABELS[Visibility(data["visibility"])]
         return data
+
+
+SCHEMAS = RecordSchemas(EventFields, EventCreate, EventPatch, EventRead)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.events.documents import event_document
 from services.events.library import LIBRARY
-from services.events.models import Event, EventChange
+from services.events.models import TABLES, Event
 from services.events.repository import EventRepository
 from services.events.schemas import WRITABLE_FIELDS, EventFields
 from services.kernel.bulk import BulkLine
@@ -43,7 +43,7 @@ class Peers:
 
 
 class EventService(RecordService[Event]):
-    change_model = EventChange
+    change_model = TABLES.change
     library = LIBRARY
     lookup = LOOKUP
     unique_columns = (("series", "series_number"),)

@@ -9,4 +9,4 @@ from services.kernel.session import Session
 
 
 def get_expert_service(session: Session, request: Request) -> ExpertService:
-    return ExpertService(session, request.app.state.institutions)
+    return ExpertService(session, request.app.state.peers["institutions"])

@@ -7,13 +7,11 @@ from services.experts.library import LIBRARY
 from services.experts.models import Expert
 from services.experts.schemas import (
     RESTRICTED_FIELDS,
-    ExpertCreate,
-    ExpertFields,
-    ExpertPatch,
+    SCHEMAS,
     ExpertRead,
 )
 from services.kernel.internal_auth import Actor, Role
-from services.kernel.record_routes import RecordRoutes, record_router
+from services.kernel.record_routes import RecordRoutes
 
 
 def _shown(record: Expert, actor: Actor) -> ExpertRead:
@@ -22,17 +20,12 @@ def _shown(record: Expert, actor: Actor) -> ExpertRead:
 
 
 ROUTES = RecordRoutes(
-    library=LIBRARY,
-    service=get_expert_service,
-    read=ExpertRead,
-    create=ExpertCreate,
-    patch=ExpertPatch,
-    fields=ExpertFields,
+    LIBRARY,
+    get_expert_service,
+    SCHEMAS,
     show=_shown,
     restricted_fields=RESTRICTED_FIELDS,
     read_description="`email` and `phone` are included for signed-in callers and left out "
     "entirely for anonymous ones.",
     checks_description="Affiliations must name existing institutions",
 )
-
-router = record_router(ROUTES)

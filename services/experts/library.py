@@ -7,11 +7,9 @@ from services.kernel.library import LibraryFacts, Link
 LIBRARY = LibraryFacts(
     name="experts",
     label="专家库",
-    entity="expert",
     id_prefix="exp",
     port=8102,
     all_public=True,
-    order=20,
     external_ids=("orcid:0000-0002-1825-0097",),
     links=(Link("institutions", "institution_ids", "institution", route="experts"),),
 )

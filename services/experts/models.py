@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.experts.library import LIBRARY
-from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
-from services.kernel.idempotency import IdempotencyMixin
-from services.kernel.records import RecordMixin, live_unique
+from services.kernel.records import RecordMixin, record_indexes
+from services.kernel.tables import kernel_tables
 
 
 class Base(DeclarativeBase):
@@ -20,10 +19,7 @@ class Base(DeclarativeBase):
 
 class Expert(RecordMixin, Base):
     __tablename__ = "experts"
-    __table_args__ = (
-        live_unique("uq_experts_orcid_live", "orcid"),
-        live_unique("uq_experts_import_key_live", "owner_org", "source", "external_id"),
-    )
+    __table_args__ = record_indexes("experts", "orcid")
 
     name: Mapped[str] = mapped_column(String(200), index=True)
     name_en: Mapped[str | None] = mapped_column(String(300))
@@ -43,10 +39,5 @@ class Expert(RecordMixin, Base):
     phone: Mapped[str | None] = mapped_column(String(40))
 
 
-class ExpertChange(ChangeMixin, Base):
-    __tablename__ = "changes"
-    feed_name: ClassVar[str] = LIBRARY.name
-
-
-class ExpertIdempotency(IdempotencyMixin, Base):
-    """Answers of POSTs sent with an `Idempotency-Key` (kernel/idempotency.py)."""
+# The change feed and idempotency keys, as in every library service.
+TABLES = kernel_tables(Base, LIBRARY)

@@ -29,6 +29,7 @@ from services.kernel.fields import (
     Name,
     OwnerOrgField,
     RecordMeta,
+    RecordSchemas,
     SourceField,
     TextList,
     Url,
@@ -310,3 +311,6 @@ class ExpertRead(RecordMeta, ExpertFields):
             for field in RESTRICTED_FIELDS:
                 data.pop(field)
         return cls.model_validate(data)
+
+
+SCHEMAS = RecordSchemas(ExpertFields, ExpertCreate, ExpertPatch, ExpertRead)

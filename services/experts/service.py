@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.experts.documents import expert_document
 from services.experts.exceptions import UnknownInstitutions
 from services.experts.library import LIBRARY
-from services.experts.models import Expert, ExpertChange
+from services.experts.models import TABLES, Expert
 from services.experts.repository import ExpertRepository
 from services.experts.schemas import AFFILIATIONS, WRITABLE_FIELDS, ExpertFields
 from services.kernel import identifiers
@@ -39,7 +39,7 @@ LOOKUP = RecordLookup.of_library(
 
 
 class ExpertService(RecordService[Expert]):
-    change_model = ExpertChange
+    change_model = TABLES.change
     library = LIBRARY
     lookup = LOOKUP
     unique_columns = ("orcid",)

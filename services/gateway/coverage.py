@@ -28,7 +28,7 @@ def missing_parts(
         if facts.name not in served:
             missing.append(
                 f"{where}: no record routes (services/{facts.name}/main.py: "
-                "SERVICE = ServiceSpec.of_library(…, routes=ROUTES))"
+                "SERVICE = LibraryService.of(…, ROUTES))"
             )
         search = searches.get(facts.name)
         if search is None:

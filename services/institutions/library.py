@@ -7,11 +7,9 @@ from services.kernel.library import LibraryFacts, Link
 LIBRARY = LibraryFacts(
     name="institutions",
     label="机构库",
-    entity="institution",
     id_prefix="ins",
     port=8101,
     all_public=True,
-    order=10,
     external_ids=("ror:03cve4549", "uscc:12100000400000624D"),
     # An institution's children: `/institutions/{id}/children` (their documents copy no name).
     links=(Link("institutions", "parent_id", "parent_id", route="children", joins_name=False),),

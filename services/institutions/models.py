@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.institutions.library import LIBRARY
-from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
-from services.kernel.idempotency import IdempotencyMixin
-from services.kernel.records import RecordMixin, live_unique
+from services.kernel.records import RecordMixin, record_indexes
+from services.kernel.tables import kernel_tables
 
 
 class Base(DeclarativeBase):
@@ -20,11 +17,7 @@ class Base(DeclarativeBase):
 
 class Institution(RecordMixin, Base):
     __tablename__ = "institutions"
-    __table_args__ = (
-        live_unique("uq_institutions_uscc_live", "uscc"),
-        live_unique("uq_institutions_ror_id_live", "ror_id"),
-        live_unique("uq_institutions_import_key_live", "owner_org", "source", "external_id"),
-    )
+    __table_args__ = record_indexes("institutions", "uscc", "ror_id")
 
     name: Mapped[str] = mapped_column(String(200), index=True)
     name_en: Mapped[str | None] = mapped_column(String(300))
@@ -47,10 +40,5 @@ class Institution(RecordMixin, Base):
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
 
 
-class InstitutionChange(ChangeMixin, Base):
-    __tablename__ = "changes"
-    feed_name: ClassVar[str] = LIBRARY.name
-
-
-class InstitutionIdempotency(IdempotencyMixin, Base):
-    """Answers of POSTs sent with an `Idempotency-Key` (kernel/idempotency.py)."""
+# The change feed and idempotency keys, as in every library service.
+TABLES = kernel_tables(Base, LIBRARY)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -18,49 +17,38 @@ from services.kernel.fields import (
     NameList,
     OwnerOrgField,
     RecordMeta,
+    RecordSchemas,
     SourceField,
     TextList,
     Url,
     check_import_key,
     record_ref,
 )
+from services.kernel.labelled import LabelledEnum
 from services.kernel.merge_patch import MergePatch
 
 
-class InstitutionType(StrEnum):
-    UNIVERSITY = "university"
-    RESEARCH_INSTITUTE = "research_institute"
-    SOCIETY = "society"
-    THINK_TANK = "think_tank"
-    ENTERPRISE = "enterprise"
-    GOVERNMENT = "government"
-    HOSPITAL = "hospital"
-    OTHER = "other"
+class InstitutionType(LabelledEnum):
+    UNIVERSITY = "university", "高校"
+    RESEARCH_INSTITUTE = "research_institute", "科研院所"
+    SOCIETY = "society", "学会"
+    THINK_TANK = "think_tank", "智库"
+    ENTERPRISE = "enterprise", "企业"
+    GOVERNMENT = "government", "政府机构"
+    HOSPITAL = "hospital", "医疗机构"
+    OTHER = "other", "其他"
 
 
-TYPE_LABELS: dict[InstitutionType, str] = {
-    InstitutionType.UNIVERSITY: "高校",
-    InstitutionType.RESEARCH_INSTITUTE: "科研院所",
-    InstitutionType.SOCIETY: "学会",
-    InstitutionType.THINK_TANK: "智库",
-    InstitutionType.ENTERPRISE: "企业",
-    InstitutionType.GOVERNMENT: "政府机构",
-    InstitutionType.HOSPITAL: "医疗机构",
-    InstitutionType.OTHER: "其他",
-}
+TYPE_LABELS: dict[InstitutionType, str] = InstitutionType.labels()
 
 
-class InstitutionStatus(StrEnum):
-    ACTIVE = "active"
-    INACTIVE = "inactive"
-    MERGED = "merged"
+class InstitutionStatus(LabelledEnum):
+    ACTIVE = "active", "正常"
+    INACTIVE = "inactive", "已撤销"
+    MERGED = "merged", "已合并"
 
 
-STATUS_LABELS: dict[InstitutionStatus, str] = {
-    InstitutionStatus.ACTIVE: "正常",
-    InstitutionStatus.INACTIVE: "已撤销",
-    InstitutionStatus.MERGED: "已合并",
-}
+STATUS_LABELS: dict[InstitutionStatus, str] = InstitutionStatus.labels()
 
 
 def _as_validator(normalize: Any) -> AfterValidator:
@@ -213,3 +201,6 @@ class InstitutionRead(RecordMeta, InstitutionFields):
         data["type_label"] = TYPE_LABELS[InstitutionType(data["type"])]
         data["status_label"] = STATUS_LABELS[InstitutionStatus(data["status"])]
         return data
+
+
+SCHEMAS = RecordSchemas(InstitutionFields, InstitutionCreate, InstitutionPatch, InstitutionRead)

@@ -12,7 +12,7 @@ from services.institutions.exceptions import (
     InvalidReference,
 )
 from services.institutions.library import LIBRARY
-from services.institutions.models import Institution, InstitutionChange
+from services.institutions.models import TABLES, Institution
 from services.institutions.references import Referrers
 from services.institutions.repository import InstitutionRepository
 from services.institutions.schemas import WRITABLE_FIELDS, InstitutionFields
@@ -51,7 +51,7 @@ LOOKUP = RecordLookup.of_library(
 
 
 class InstitutionService(RecordService[Institution]):
-    change_model = InstitutionChange
+    change_model = TABLES.change
     library = LIBRARY
     lookup = LOOKUP
     unique_columns = ("uscc", "ror_id")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -124,3 +125,15 @@ class RecordMeta(BaseModel):
     version: int = Field(description="Increments on every change; the ETag is derived from it.")
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSchemas:
+    """A record library's bodies and answers, declared beside them in its `schemas.py`."""
+
+    fields: type[BaseModel]  # an upsert's and a bulk line's body
+    create: type[BaseModel]
+    patch: type[BaseModel]
+    read: type[BaseModel]
+    # One list entry (a summary may leave out long fields); `read` by default.
+    listed: type[BaseModel] | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
@@ -46,11 +47,8 @@ class LibraryFacts:
 
     name: str  # path segment, change feed and service name: `experts`
     label: str  # what users read: 专家库
-    entity: str  # one record in the change feed: `expert`
     id_prefix: str  # `exp` in `exp_…`
     port: int  # where its service listens by default
-    # Start order: a library starts after those it names (institutions first).
-    order: int
     # External ID schemes a record may be addressed by, as examples: `orcid:0000-…`.
     external_ids: tuple[str, ...] = ()
     links: tuple[Link, ...] = ()
@@ -66,8 +64,12 @@ class LibraryFacts:
     all_public: bool = False
     # A record still named by live records elsewhere is not deleted (409 naming them).
     refuse_referenced_deletes: bool = False
+    # One record in the change feed and in messages: the name without its plural `s`.
+    entity: str = ""
 
     def __post_init__(self) -> None:
+        if not self.entity:
+            object.__setattr__(self, "entity", self.name.removesuffix("s"))
         problems = []
         if not _NAME.match(self.name):
             problems.append(f"name {self.name!r} is not a lower-case word")
@@ -120,15 +122,40 @@ def declared_libraries() -> tuple[LibraryFacts, ...]:
                 f"a library is declared in the package of its name"
             )
         found.append(facts)
-    libraries = tuple(sorted(found, key=lambda f: (f.order, f.name)))
-    check_declarations(libraries)
-    return libraries
+    check_declarations(tuple(found))
+    return start_order(found)
+
+
+def start_order(libraries: Iterable[LibraryFacts]) -> tuple[LibraryFacts, ...]:
+    """Each library after those its records name (so after what it checks references
+    against), one with `ref:` fields after every record library; by port among equals."""
+    waiting = sorted(libraries, key=lambda f: f.port)
+    started: list[LibraryFacts] = []
+
+    def ready(facts: LibraryFacts) -> bool:
+        named = {link.target for link in facts.links} - {facts.name}
+        if facts.open_references:
+            named |= {f.name for f in waiting if f.record_library and f is not facts}
+        return not named & {f.name for f in waiting}
+
+    while waiting:
+        next_up = next((facts for facts in waiting if ready(facts)), None)
+        if next_up is None:
+            names = ", ".join(f.name for f in waiting)
+            raise LibraryDeclarationError(
+                f"library declarations: {names} name each other in a cycle, so none can start "
+                "first; drop one of the links"
+            )
+        waiting.remove(next_up)
+        started.append(next_up)
+    return tuple(started)
 
 
 def check_declarations(libraries: tuple[LibraryFacts, ...]) -> None:
-    """Names, prefixes, ports and orders are unique, and every link names a declared library."""
+    """Names, prefixes and ports are unique, every link names a declared library, and the
+    links leave a start order."""
     problems: list[str] = []
-    for attribute in ("name", "entity", "port", "order"):
+    for attribute in ("name", "entity", "port"):
         seen: dict[object, str] = {}
         for facts in libraries:
             value = getattr(facts, attribute)
@@ -148,11 +175,6 @@ def check_declarations(libraries: tuple[LibraryFacts, ...]) -> None:
             target = names.get(link.target)
             if target is None:
                 problems.append(f"{facts.name} links to {link.target!r}, which is not declared")
-            elif target.order >= facts.order and target is not facts:
-                problems.append(
-                    f"{facts.name} links to {link.target}, so its order must be after "
-                    f"{link.target}'s ({target.order})"
-                )
             key = (link.target, link.route)
             if key in routes:
                 problems.append(
@@ -162,6 +184,7 @@ def check_declarations(libraries: tuple[LibraryFacts, ...]) -> None:
             routes[key] = facts.name
     if problems:
         raise LibraryDeclarationError("library declarations: " + "; ".join(problems))
+    start_order(libraries)
 
 
 def library_named(name: str) -> LibraryFacts:

@@ -1,57 +1,106 @@
-"""The app of a library's service: `create_service_app` with its declared peers wired in."""
+"""A library's service: its declaration, settings, tables and routes, and the app made of them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI
 
 from services.kernel.app import create_service_app
-from services.kernel.changefeed import ChangeMixin
+from services.kernel.component import ServiceSpec
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
-from services.kernel.idempotency import IdempotencyMixin
 from services.kernel.library import LibraryFacts, peers_of
 from services.kernel.peers import close_on_shutdown
+from services.kernel.record_routes import RecordRoutes, record_router
 from services.kernel.references import ReferenceCounter
 from services.kernel.settings import PlatformSettings, ServiceSettings
+from services.kernel.tables import LibraryTables
 
 
-def create_library_app(
-    library: LibraryFacts,
-    *,
-    description: str,
-    settings: ServiceSettings,
-    platform: PlatformSettings,
-    database: Database | None,
-    routers: Sequence[APIRouter],
-    change_model: type[ChangeMixin],
-    idempotency_model: type[IdempotencyMixin],
-    references: Mapping[str, ReferenceCounter] | None = None,
-    clients: Mapping[str, ServiceClient] | None = None,
-    make_missing: bool = True,
-) -> tuple[FastAPI, dict[str, ServiceClient]]:
-    """The app, and a client per peer (`peers_of(library)`): those in `clients`, the others
-    made at the URLs the settings give (unless `make_missing` is off). Clients passed in
-    belong to the caller; only the ones made here are closed with the app."""
-    peers = dict(clients or {})
-    made: list[ServiceClient] = []
-    if clients is None or make_missing:
-        token = platform.internal_token.get_secret_value()
-        for name in peers_of(library):
-            if name not in peers:
-                peers[name] = ServiceClient(name, settings.peer_url(name), token)
-                made.append(peers[name])
-    app = create_service_app(
-        title=f"智汇中国 · {library.name} service ({library.label})",
-        description=description,
-        settings=settings,
-        platform=platform,
-        routers=routers,
-        change_model=change_model,
-        idempotency_model=idempotency_model,
-        references=references,
-        database=database,
-    )
-    close_on_shutdown(app, made)
-    return app, peers
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LibraryService(ServiceSpec):
+    """What `zhihui` runs for a library, and its app factory (`create_app`).
+
+    Each library's `main.py` holds one, as `SERVICE = LibraryService.of(…)` beside
+    `create_app = SERVICE.create_app` (uvicorn's `--factory services.<name>.main:create_app`).
+    """
+
+    library: LibraryFacts
+    tables: LibraryTables
+    router: APIRouter
+    # How many live records name a record of another library (`/internal/references/…`).
+    references: Mapping[str, ReferenceCounter] = field(default_factory=dict)
+    # Whether peers not passed to `create_app` are made from the settings. Off where a peer
+    # may be absent on purpose (a test's institutions service without referrers).
+    make_missing_peers: bool = True
+
+    @classmethod
+    def of(
+        cls,
+        library: LibraryFacts,
+        settings: type[ServiceSettings],
+        tables: LibraryTables,
+        routes: RecordRoutes | APIRouter,
+        *,
+        references: Mapping[str, ReferenceCounter] | None = None,
+        make_missing_peers: bool = True,
+    ) -> LibraryService:
+        """A record library's service from its `RecordRoutes`, or another's from its router."""
+        record_routes = routes if isinstance(routes, RecordRoutes) else None
+        return cls(
+            name=library.name,
+            label=library.label,
+            settings=settings,
+            metadata=tables.metadata,
+            app_factory=f"services.{library.name}.main:create_app",
+            routes=record_routes,
+            library=library,
+            tables=tables,
+            router=record_router(record_routes) if record_routes else routes,
+            references=dict(references or {}),
+            make_missing_peers=make_missing_peers,
+        )
+
+    def create_app(
+        self,
+        settings: ServiceSettings | None = None,
+        platform: PlatformSettings | None = None,
+        database: Database | None = None,
+        clients: Mapping[str, ServiceClient] | None = None,
+    ) -> FastAPI:
+        """The app, with a client per declared peer in `app.state.peers`: those in `clients`
+        (the caller's, used as given), the others made at the URLs the settings give and
+        closed with the app (unless `make_missing_peers` is off and `clients` are given)."""
+        settings = settings or self.settings()
+        platform = platform or PlatformSettings()
+        peers = dict(clients or {})
+        made: list[ServiceClient] = []
+        if clients is None or self.make_missing_peers:
+            token = platform.internal_token.get_secret_value()
+            for name in peers_of(self.library):
+                if name not in peers:
+                    peers[name] = ServiceClient(name, settings.peer_url(name), token)
+                    made.append(peers[name])
+        app = create_service_app(
+            title=f"智汇中国 · {self.name} service ({self.label})",
+            description=self.description,
+            settings=settings,
+            platform=platform,
+            routers=[self.router],
+            change_model=self.tables.change,
+            idempotency_model=self.tables.idempotency,
+            references=self.references,
+            database=database,
+        )
+        app.state.peers = peers
+        close_on_shutdown(app, made)
+        return app
+
+    @property
+    def description(self) -> str:
+        """The library package's docstring: what the service owns, as its OpenAPI says."""
+        package = importlib.import_module(f"services.{self.name}")
+        return f"{(package.__doc__ or self.label).strip()} Internal API behind the gateway."

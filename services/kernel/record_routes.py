@@ -23,6 +23,7 @@ from services.kernel.bulk import (
 )
 from services.kernel.concurrency import IfMatch, etag_for
 from services.kernel.errors import problem_responses
+from services.kernel.fields import RecordSchemas
 from services.kernel.idempotency import IdempotencyKey
 from services.kernel.internal_auth import Actor, Admin, InternalCaller, Writer
 from services.kernel.library import LibraryFacts
@@ -41,6 +42,9 @@ def _validated(model: type[BaseModel]) -> Callable[[Any, Actor], BaseModel]:
     return lambda record, _actor: model.model_validate(record)
 
 
+_HIDDEN_IS_MISSING = "A record the caller may not see is a 404, like one that does not exist."
+
+
 @dataclass(frozen=True)
 class RecordRoutes:
     """What a record service's routes need to know that is its own."""
@@ -48,12 +52,7 @@ class RecordRoutes:
     library: LibraryFacts
     # The FastAPI dependency that builds the request's service.
     service: Callable[..., Any]
-    read: type[BaseModel]
-    create: type[BaseModel]
-    patch: type[BaseModel]
-    fields: type[BaseModel]  # an upsert's and a bulk line's body
-    # One list entry (a summary may leave out long fields); `read` by default.
-    listed: type[BaseModel] | None = None
+    schemas: RecordSchemas
     # A record as this caller may see it (contact details left out for some); validated as
     # `read` / `listed` by default.
     show: Callable[[Any, Actor], BaseModel] | None = None
@@ -62,13 +61,33 @@ class RecordRoutes:
     # The longest `{ref}` accepted; `ref_is_path` when an external ID holds a slash (a DOI).
     ref_max_length: int = 120
     ref_is_path: bool = False
-    # Sentences for the docs.
+    # Sentences for the docs; the defaults say what visibility does where records have it.
     list_summary: str | None = None
     read_summary: str | None = None
     read_description: str | None = None
     # What a write checks with other services, e.g. "Affiliations must name existing
     # institutions"; said on create and bulk.
     checks_description: str | None = None
+
+    @property
+    def fields(self) -> type[BaseModel]:
+        return self.schemas.fields
+
+    @property
+    def create(self) -> type[BaseModel]:
+        return self.schemas.create
+
+    @property
+    def patch(self) -> type[BaseModel]:
+        return self.schemas.patch
+
+    @property
+    def read(self) -> type[BaseModel]:
+        return self.schemas.read
+
+    @property
+    def listed(self) -> type[BaseModel] | None:
+        return self.schemas.listed
 
     @property
     def peer_problems(self) -> tuple[int, ...]:
@@ -115,6 +134,12 @@ def record_router(spec: RecordRoutes) -> APIRouter:
         ),
     ]
     one = "/{ref:path}" if spec.ref_is_path else "/{ref}"
+    # Where records have their own visibility, the docs say whose they are.
+    if_seen = "" if library.all_public else ", if the caller may see it"
+
+    def seen(plural: str) -> str:
+        return plural if library.all_public else f"the {plural} the caller may see"
+
     Service = Annotated[Any, Depends(spec.service)]
     listed_model: Any = spec.listed or spec.read
     read_model: Any = spec.read
@@ -129,7 +154,7 @@ def record_router(spec: RecordRoutes) -> APIRouter:
     @router.get(
         "",
         response_model=ListEnvelope[listed_model],
-        summary=spec.list_summary or f"List {plural} in ID order (keyset paging)",
+        summary=spec.list_summary or f"List {seen(plural)} in ID order (keyset paging)",
         responses=problem_responses(400, 401, 422),
         name=f"list_{plural}",
     )
@@ -215,8 +240,8 @@ def record_router(spec: RecordRoutes) -> APIRouter:
     @router.get(
         one,
         response_model=read_model,
-        summary=spec.read_summary or f"Read one {label} (by {by})",
-        description=spec.read_description,
+        summary=spec.read_summary or f"Read one {label} (by {by}){if_seen}",
+        description=spec.read_description or (None if library.all_public else _HIDDEN_IS_MISSING),
         responses=problem_responses(400, 401, 404, 410),
         name=f"get_{singular}",
     )

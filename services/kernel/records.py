@@ -19,6 +19,17 @@ def live_unique(name: str, *columns: str) -> Index:
     return Index(name, *columns, unique=True, postgresql_where=where, sqlite_where=where)
 
 
+def record_indexes(table: str, *uniques: str | tuple[str, ...]) -> tuple[Index, ...]:
+    """A record table's live-unique indexes: each identifier given (a column, or columns
+    named by the last), and the import key (owner, source, external ID) every record has."""
+    indexes = []
+    for unique in uniques:
+        columns = (unique,) if isinstance(unique, str) else unique
+        indexes.append(live_unique(f"uq_{table}_{columns[-1]}_live", *columns))
+    import_key = live_unique(f"uq_{table}_import_key_live", "owner_org", "source", "external_id")
+    return (*indexes, import_key)
+
+
 class RecordMixin:
     """Shared record columns; `version` drives ETags and the change feed's external versioning."""
 

@@ -9,22 +9,18 @@ The same rule is offered two ways: `can_see` for one record, `scope_for` for a q
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from services.kernel.internal_auth import Actor, Role
+from services.kernel.labelled import LabelledEnum
 
 
-class Visibility(StrEnum):
-    PUBLIC = "public"
-    PARTNER = "partner"
-    INTERNAL = "internal"
+class Visibility(LabelledEnum):
+    PUBLIC = "public", "公开"
+    PARTNER = "partner", "合作单位"
+    INTERNAL = "internal", "内部"
 
 
-VISIBILITY_LABELS: dict[Visibility, str] = {
-    Visibility.PUBLIC: "公开",
-    Visibility.PARTNER: "合作单位",
-    Visibility.INTERNAL: "内部",
-}
+VISIBILITY_LABELS: dict[Visibility, str] = Visibility.labels()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,5 +9,7 @@ from services.outcomes.service import OutcomeService, Peers
 
 
 def get_outcome_service(session: Session, request: Request) -> OutcomeService:
-    peers: Peers = request.app.state.peers
-    return OutcomeService(session, peers)
+    peers = request.app.state.peers
+    return OutcomeService(
+        session, Peers(experts=peers["experts"], institutions=peers["institutions"])
+    )

@@ -7,10 +7,8 @@ from services.kernel.library import LibraryFacts, Link
 LIBRARY = LibraryFacts(
     name="outcomes",
     label="成果库",
-    entity="outcome",
     id_prefix="out",
     port=8103,
-    order=30,
     external_ids=("doi:10.1234/abc",),
     links=(
         Link("institutions", "institution_ids", "institution", route="outcomes"),

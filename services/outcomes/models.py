@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import Date, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.kernel.changefeed import ChangeMixin
 from services.kernel.db import JSONType, new_metadata
-from services.kernel.idempotency import IdempotencyMixin
-from services.kernel.records import RecordMixin, live_unique
+from services.kernel.records import RecordMixin, record_indexes
+from services.kernel.tables import kernel_tables
 from services.outcomes.library import LIBRARY
 
 
@@ -21,10 +20,7 @@ class Base(DeclarativeBase):
 
 class Outcome(RecordMixin, Base):
     __tablename__ = "outcomes"
-    __table_args__ = (
-        live_unique("uq_outcomes_doi_live", "doi"),
-        live_unique("uq_outcomes_import_key_live", "owner_org", "source", "external_id"),
-    )
+    __table_args__ = record_indexes("outcomes", "doi")
 
     title: Mapped[str] = mapped_column(String(500))
     abstract: Mapped[str | None] = mapped_column(Text)
@@ -50,10 +46,5 @@ class Outcome(RecordMixin, Base):
     url: Mapped[str | None] = mapped_column(String(500))
 
 
-class OutcomeChange(ChangeMixin, Base):
-    __tablename__ = "changes"
-    feed_name: ClassVar[str] = LIBRARY.name
-
-
-class OutcomeIdempotency(IdempotencyMixin, Base):
-    """Answers of POSTs sent with an `Idempotency-Key` (kernel/idempotency.py)."""
+# The change feed and idempotency keys, as in every library service.
+TABLES = kernel_tables(Base, LIBRARY)

@@ -29,6 +29,7 @@ from services.kernel.fields import (
     Name,
     OwnerOrgField,
     RecordMeta,
+    RecordSchemas,
     SourceField,
     TextList,
     Url,
@@ -36,34 +37,25 @@ from services.kernel.fields import (
     clean_block,
     record_ref,
 )
+from services.kernel.labelled import LabelledEnum
 from services.kernel.merge_patch import MergePatch
 from services.kernel.visibility import VISIBILITY_LABELS, Visibility
 from services.vocabularies.disciplines import DisciplineCode
 
 
-class OutcomeType(StrEnum):
-    RESEARCH_REPORT = "research_report"
-    POLICY_BRIEF = "policy_brief"
-    INTERNAL_REFERENCE = "internal_reference"
-    SPECIAL_REPORT = "special_report"
-    EXPRESS_REPORT = "express_report"
-    PAPER = "paper"
-    BOOK = "book"
-    STANDARD = "standard"
-    OTHER = "other"
+class OutcomeType(LabelledEnum):
+    RESEARCH_REPORT = "research_report", "研究报告"
+    POLICY_BRIEF = "policy_brief", "政策建议"
+    INTERNAL_REFERENCE = "internal_reference", "内参"
+    SPECIAL_REPORT = "special_report", "专报"
+    EXPRESS_REPORT = "express_report", "快报"
+    PAPER = "paper", "论文"
+    BOOK = "book", "专著"
+    STANDARD = "standard", "标准"
+    OTHER = "other", "其他"
 
 
-TYPE_LABELS: dict[OutcomeType, str] = {
-    OutcomeType.RESEARCH_REPORT: "研究报告",
-    OutcomeType.POLICY_BRIEF: "政策建议",
-    OutcomeType.INTERNAL_REFERENCE: "内参",
-    OutcomeType.SPECIAL_REPORT: "专报",
-    OutcomeType.EXPRESS_REPORT: "快报",
-    OutcomeType.PAPER: "论文",
-    OutcomeType.BOOK: "专著",
-    OutcomeType.STANDARD: "标准",
-    OutcomeType.OTHER: "其他",
-}
+TYPE_LABELS: dict[OutcomeType, str] = OutcomeType.labels()
 
 
 class DatePrecision(StrEnum):
@@ -396,3 +388,8 @@ class OutcomeRead(OutcomeSummary):
     """An outcome as returned by the API, with its full text."""
 
     full_text: str | None = Field(None, description="Full text (全文), exactly as stored.")
+
+
+SCHEMAS = RecordSchemas(
+    OutcomeFields, OutcomeCreate, OutcomePatch, OutcomeRead, listed=OutcomeSummary
+)

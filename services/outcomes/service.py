@@ -27,7 +27,7 @@ from services.kernel.records import changed_values
 from services.kernel.service import RecordService
 from services.outcomes.documents import outcome_document
 from services.outcomes.library import LIBRARY
-from services.outcomes.models import Outcome, OutcomeChange
+from services.outcomes.models import TABLES, Outcome
 from services.outcomes.repository import OutcomeRepository
 from services.outcomes.schemas import (
     WRITABLE_FIELDS,
@@ -51,7 +51,7 @@ class Peers:
 
 
 class OutcomeService(RecordService[Outcome]):
-    change_model = OutcomeChange
+    change_model = TABLES.change
     library = LIBRARY
     lookup = LOOKUP
     unique_columns = ("doi",)

@@ -510,7 +510,7 @@ def test_default_clients_come_from_settings(
 ) -> None:
     monkeypatch.setenv("ZHIHUI_DATASETS_EXPERTS_URL", "http://experts.internal:9102")
     app = create_app(DatasetsSettings(), platform_settings)
-    clients = app.state.references.clients
+    clients = app.state.peers
     assert set(clients) == {"institutions", "experts", "outcomes", "events"}
     assert str(clients["experts"]._client.base_url) == "http://experts.internal:9102"
     assert str(clients["institutions"]._client.base_url) == "http://127.0.0.1:8101"

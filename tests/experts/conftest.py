@@ -56,7 +56,7 @@ async def client(  # type: ignore[no-untyped-def]
         TEST_INTERNAL_TOKEN,
         transport=httpx.ASGITransport(app=institutions_app),
     )
-    app = create_app(ExpertsSettings(), platform_settings, experts_db, institutions=peer)
+    app = create_app(ExpertsSettings(), platform_settings, experts_db, {"institutions": peer})
     async with asgi_client(app) as http:
         yield http
     await peer.aclose()
@@ -68,7 +68,7 @@ async def down_client(  # type: ignore[no-untyped-def]
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The same experts database, with the institutions service unreachable."""
     peer = ServiceClient("institutions", UNREACHABLE_URL, TEST_INTERNAL_TOKEN)
-    app = create_app(ExpertsSettings(), platform_settings, experts_db, institutions=peer)
+    app = create_app(ExpertsSettings(), platform_settings, experts_db, {"institutions": peer})
     async with asgi_client(app) as http:
         yield http
     await peer.aclose()

@@ -21,7 +21,6 @@ from services.gateway.search.components import SearchComponents
 from services.gateway.service import ApiKeyService
 from services.institutions.config import InstitutionsSettings
 from services.institutions.main import create_app as create_institutions
-from services.institutions.references import Referrers
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
 from services.outcomes.config import OutcomesSettings
@@ -59,13 +58,16 @@ def service_clients(platform: Platform, platform_settings) -> dict[str, ServiceC
     """Each service app on its own database, wired to its peers as in production."""
     databases = platform.services
     institutions_app = create_institutions(
-        InstitutionsSettings(), platform_settings, databases["institutions"], referrers={}
+        InstitutionsSettings(), platform_settings, databases["institutions"], {}
     )
     institutions = _client("institutions", institutions_app)
     experts = _client(
         "experts",
         create_experts(
-            ExpertsSettings(), platform_settings, databases["experts"], institutions=institutions
+            ExpertsSettings(),
+            platform_settings,
+            databases["experts"],
+            {"institutions": institutions},
         ),
     )
     outcomes = _client(
@@ -74,8 +76,7 @@ def service_clients(platform: Platform, platform_settings) -> dict[str, ServiceC
             OutcomesSettings(),
             platform_settings,
             databases["outcomes"],
-            experts=experts,
-            institutions=institutions,
+            {"experts": experts, "institutions": institutions},
         ),
     )
     peers = {"institutions": institutions, "experts": experts, "outcomes": outcomes}
@@ -89,7 +90,7 @@ def service_clients(platform: Platform, platform_settings) -> dict[str, ServiceC
         create_datasets(DatasetsSettings(), platform_settings, databases["datasets"], peers),
     )
     # Institutions ask the others before a delete: wired once they exist, as in production.
-    institutions_app.state.referrers = Referrers(
+    institutions_app.state.peers.update(
         {"experts": experts, "outcomes": outcomes, "events": events, "datasets": datasets}
     )
     return {**peers, "datasets": datasets}

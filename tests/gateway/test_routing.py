@@ -8,7 +8,7 @@ from sqlalchemy import select
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app as create_gateway
 from services.gateway.search.components import SearchComponents
-from services.institutions.models import InstitutionChange
+from services.institutions.models import TABLES as INSTITUTIONS_TABLES
 from services.kernel.http import ServiceClient
 from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
 from tests.gateway.conftest import MakeKey, Platform, bearer
@@ -107,7 +107,9 @@ async def test_request_id_reaches_the_service_and_its_change_feed(
     async with platform.services["institutions"].sessionmaker() as session:
         change = (
             await session.execute(
-                select(InstitutionChange).where(InstitutionChange.record_id == created.json()["id"])
+                select(INSTITUTIONS_TABLES.change).where(
+                    INSTITUTIONS_TABLES.change.record_id == created.json()["id"]
+                )
             )
         ).scalar_one()
     assert change.request_id == "partner-trace-42"

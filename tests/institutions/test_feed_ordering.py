@@ -11,7 +11,7 @@ import secrets
 import pytest
 
 from services.cli import migrations
-from services.institutions.models import InstitutionChange
+from services.institutions.models import TABLES as INSTITUTIONS_TABLES
 from services.kernel.changefeed import read_changes, record_change
 from services.kernel.db import Database
 from services.registry import service_named
@@ -27,7 +27,7 @@ async def _append(database: Database, record_id: str, release: asyncio.Event) ->
     async with database.sessionmaker() as session:
         seq = await record_change(
             session,
-            InstitutionChange,
+            INSTITUTIONS_TABLES.change,
             entity="institution",
             record_id=record_id,
             op="upsert",
@@ -41,7 +41,7 @@ async def _append(database: Database, record_id: str, release: asyncio.Event) ->
 
 async def _visible(database: Database, after: int) -> list[str]:
     async with database.sessionmaker() as session:
-        page = await read_changes(session, InstitutionChange, after=after, limit=100)
+        page = await read_changes(session, INSTITUTIONS_TABLES.change, after=after, limit=100)
         return [c.record_id for c in page.changes]
 
 
@@ -49,7 +49,7 @@ async def test_a_later_writer_cannot_commit_its_change_before_an_earlier_one(
     institutions_db: Database,
 ) -> None:
     async with institutions_db.sessionmaker() as session:
-        start = (await read_changes(session, InstitutionChange, after=0, limit=1)).head
+        start = (await read_changes(session, INSTITUTIONS_TABLES.change, after=0, limit=1)).head
     first_may_commit, second_may_commit = asyncio.Event(), asyncio.Event()
     first = asyncio.create_task(_append(institutions_db, "ins_first", first_may_commit))
     await asyncio.sleep(0.2)
@@ -85,7 +85,7 @@ async def test_feed_writers_queue_only_behind_their_own_schema(postgres_url: str
     async def write(database: Database) -> int:
         async with database.sessionmaker() as session, session.begin():
             return await record_change(
-                session, InstitutionChange, entity="institution", record_id="ins_lock",
+                session, INSTITUTIONS_TABLES.change, entity="institution", record_id="ins_lock",
                 op="delete", version=1, document=None,
             )  # fmt: skip
 
@@ -95,7 +95,7 @@ async def test_feed_writers_queue_only_behind_their_own_schema(postgres_url: str
         async with databases["ours"].sessionmaker() as holder, holder.begin():
             # Holds our feed's lock until this transaction ends.
             await record_change(
-                holder, InstitutionChange, entity="institution", record_id="ins_lock",
+                holder, INSTITUTIONS_TABLES.change, entity="institution", record_id="ins_lock",
                 op="delete", version=1, document=None,
             )  # fmt: skip
             neighbour = asyncio.create_task(write(databases["neighbour"]))

@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from services.institutions.config import InstitutionsSettings
 from services.institutions.main import create_app
-from services.institutions.models import InstitutionIdempotency
+from services.institutions.models import TABLES as INSTITUTIONS_TABLES
 from services.kernel.db import Database, utcnow
 from services.kernel.deadline import BUDGET_HEADER
 from services.kernel.http import ServiceClient
@@ -51,8 +51,8 @@ async def test_an_idempotency_key_is_forgotten_after_a_day(
     assert_problem(await client.post("/institutions", json=other_body, headers=headers), 422)
     async with institutions_db.sessionmaker() as session:
         await session.execute(
-            update(InstitutionIdempotency)
-            .where(InstitutionIdempotency.key == "expires-after-a-day")
+            update(INSTITUTIONS_TABLES.idempotency)
+            .where(INSTITUTIONS_TABLES.idempotency.key == "expires-after-a-day")
             .values(created_at=utcnow() - timedelta(hours=25))
         )
         await session.commit()

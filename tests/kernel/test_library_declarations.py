@@ -20,20 +20,15 @@ from services.kernel.library import (
     library_named,
     peers_of,
     referring_libraries,
+    start_order,
 )
 from services.kernel.settings import peer_base_url
 from services.registry import SERVICES
 
 
-def _facts(name: str, order: int, *links: Link, prefix: str | None = None) -> LibraryFacts:
+def _facts(name: str, port: int, *links: Link, prefix: str | None = None) -> LibraryFacts:
     return LibraryFacts(
-        name=name,
-        label=name,
-        entity=name.rstrip("s"),
-        id_prefix=prefix or name[:3],
-        port=9000 + order,
-        order=order,
-        links=links,
+        name=name, label=name, id_prefix=prefix or name[:3], port=9000 + port, links=links
     )
 
 
@@ -99,9 +94,21 @@ def test_contradicting_declarations_are_refused_with_what_to_fix() -> None:
     dangling = _facts("events", 40, Link("venues", "venue_ids", "venue", route="events"))
     with pytest.raises(LibraryDeclarationError, match="links to 'venues', which is not declared"):
         check_declarations((institutions, dangling))
-    early = _facts("events", 5, Link("institutions", "organiser_ids", "organiser", "events"))
-    with pytest.raises(LibraryDeclarationError, match="order must be after institutions"):
-        check_declarations((institutions, early))
+    hosts = _facts("institutions", 10, Link("events", "hosted_ids", "hosted", "hosts"))
+    events = _facts("events", 5, Link("institutions", "organiser_ids", "organiser", "events"))
+    for pair in ((hosts, events), (events, hosts)):
+        with pytest.raises(LibraryDeclarationError, match="events, institutions name each other"):
+            check_declarations(pair)
+    # Started after what they name, whatever their ports say; `ref:` fields after all.
+    datasets = LibraryFacts("datasets", "d", "dst", 9001, open_references=True)
+    late = _facts("experts", 99, Link("events", "event_ids", "event", "experts"))
+    assert [f.name for f in start_order((datasets, late, events, institutions))] == [
+        "institutions",
+        "events",
+        "experts",
+        "datasets",
+    ]
+    assert LibraryFacts("experts", "专家库", "exp", 1).entity == "expert"
     with pytest.raises(LibraryDeclarationError, match="id_prefix 'EVT'"):
         _facts("events", 40, prefix="EVT")
 
@@ -111,7 +118,7 @@ def test_a_half_declared_library_is_named_with_what_it_lacks() -> None:
     missing = missing_parts((*declared_libraries()[:4], assemblies), LIBRARIES, LIBRARY_SEARCHES)
     assert missing == [
         "library 'assemblies': no record routes (services/assemblies/main.py: "
-        "SERVICE = ServiceSpec.of_library(…, routes=ROUTES))",
+        "SERVICE = LibraryService.of(…, ROUTES))",
         "library 'assemblies': no search fields or documents "
         "(services/gateway/search/libraries/assemblies.py)",
     ]

@@ -87,8 +87,7 @@ async def client(
         OutcomesSettings(),
         platform_settings,
         outcomes_db,
-        experts=experts,
-        institutions=peer_institutions,
+        {"experts": experts, "institutions": peer_institutions},
     )
     async with asgi_client(app) as http:
         yield http
