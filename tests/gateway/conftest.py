@@ -15,10 +15,10 @@ from services.events.main import create_app as create_events
 from services.experts.config import ExpertsSettings
 from services.experts.main import create_app as create_experts
 from services.gateway.config import GatewaySettings
+from services.gateway.keys.schemas import KeyCreate, KeyRole
+from services.gateway.keys.service import ApiKeyService
 from services.gateway.main import create_app as create_gateway
-from services.gateway.schemas import KeyCreate, KeyRole
 from services.gateway.search.components import SearchComponents
-from services.gateway.service import ApiKeyService
 from services.institutions.config import InstitutionsSettings
 from services.institutions.main import create_app as create_institutions
 from services.institutions.references import Referrers
