@@ -27,8 +27,8 @@ from typing import Any
 import httpx
 import pytest
 
+from services.gateway.indexer.runner import FeedStatus
 from services.gateway.search.backends.base import IndexUnavailable
-from services.gateway.search.indexer import FeedStatus
 from services.kernel.changefeed import ChangeOut
 from tests.conftest import required_env
 from tests.e2e.processes import SearchStack, search_stack

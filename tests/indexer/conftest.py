@@ -19,8 +19,8 @@ from services.events.config import EventsSettings
 from services.events.main import create_app as create_events
 from services.experts.config import ExpertsSettings
 from services.experts.main import create_app as create_experts
-from services.gateway.search.feeds import read_feed
-from services.gateway.search.indexer import Indexer, IndexerSettings
+from services.gateway.indexer.feeds import read_feed
+from services.gateway.indexer.runner import Indexer, IndexerSettings
 from services.institutions.config import InstitutionsSettings
 from services.institutions.main import create_app as create_institutions
 from services.kernel.changefeed import MAX_FEED_PAGE, ChangeOut

@@ -11,8 +11,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from services.gateway.search.feeds import IndexerStore
-from services.gateway.search.indexer import Indexer, backoff_delay
+from services.gateway.indexer.feeds import IndexerStore
+from services.gateway.indexer.runner import Indexer, backoff_delay
 from services.kernel.db import Database
 from tests.indexer.conftest import (
     FEEDS,
