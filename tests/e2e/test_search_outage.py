@@ -32,7 +32,7 @@ from services.gateway.search.backends.base import IndexUnavailable
 from services.kernel.changefeed import ChangeOut
 from tests.conftest import required_env
 from tests.e2e.processes import SearchStack, search_stack
-from tests.search_helpers import drop_search, make_search
+from tests.gateway.search.helpers import drop_search, make_search
 
 pytestmark = pytest.mark.elasticsearch
 

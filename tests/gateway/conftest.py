@@ -28,7 +28,7 @@ from services.outcomes.config import OutcomesSettings
 from services.outcomes.main import create_app as create_outcomes
 from services.registry import service_named
 from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
-from tests.search_helpers import FeedPump, drop_search, make_search
+from tests.gateway.search.helpers import FeedPump, drop_search, make_search
 
 MakeKey = Callable[..., Awaitable[str]]
 

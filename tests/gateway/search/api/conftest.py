@@ -17,7 +17,7 @@ from tests.gateway.conftest import (
     platform_clients,
     search,
 )
-from tests.search_api.corpus import Corpus, load
+from tests.gateway.search.api.corpus import Corpus, load
 
 # The gateway's fixtures, re-exported for this package's tests.
 __all__ = ["gateway", "index_now", "make_key", "platform", "platform_clients", "search"]

@@ -17,7 +17,7 @@ from services.gateway.search.components import SearchComponents
 from services.kernel.db import Database
 from tests.conftest import asgi_client
 from tests.gateway.conftest import Platform, service_clients
-from tests.indexer.conftest import (
+from tests.gateway.indexer.conftest import (
     FEEDS,
     Feeds,
     RecordingSink,
@@ -26,7 +26,7 @@ from tests.indexer.conftest import (
     wait_caught_up,
     wait_until,
 )
-from tests.indexer.writes import write_stream
+from tests.gateway.indexer.writes import write_stream
 
 SAMPLE = re.compile(r'^(\w+)(?:\{(\w+)="([^"]*)"\})? (\S+)$')
 
