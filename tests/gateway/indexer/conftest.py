@@ -30,15 +30,7 @@ from services.outcomes.config import OutcomesSettings
 from services.outcomes.main import create_app as create_outcomes
 from services.registry import service_named
 from tests.conftest import TEST_INTERNAL_TOKEN, drop_database, make_database, required_env
-from tests.gateway.conftest import (  # noqa: F401  (fixtures used by this package's tests)
-    Platform,
-    gateway,
-    keys,
-    make_key,
-    platform,
-    platform_clients,
-    search,
-)
+from tests.gateway.conftest import Platform
 from tests.helpers import stand_in_referrers
 
 FEEDS = ("institutions", "experts", "outcomes", "events", "datasets")
@@ -113,7 +105,7 @@ class Feeds:
 
 
 @pytest.fixture(scope="module")
-def service_apps(platform: Platform, platform_settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]  # noqa: F811
+def service_apps(platform: Platform, platform_settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """The five service apps on the module's databases (their feeds are all the indexer reads)."""
     dbs = platform.services
     return {
