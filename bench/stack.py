@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.gateway.search.feeds import CHANGES_PATH
+from services.gateway.indexer.feeds import CHANGES_PATH
 from services.kernel.settings import DEFAULT_INTERNAL_TOKEN
 from tests.e2e.processes import DOMAIN_SERVICES, clean_env, free_port, start_service, stop, zhihui
 

@@ -18,8 +18,8 @@ from fastapi.responses import PlainTextResponse
 
 from services.cli.serving import SERVER_OPTIONS
 from services.gateway.endpoints.ops import PROMETHEUS_CONTENT_TYPE, metrics_text
+from services.gateway.indexer.runner import Indexer, IndexerSettings
 from services.gateway.search.components import create_backend, create_search
-from services.gateway.search.indexer import Indexer, IndexerSettings
 from services.kernel.app import UnicodeJSONResponse
 from services.kernel.db import Database
 from services.kernel.errors import PROBLEM_MEDIA_TYPE, problem_body

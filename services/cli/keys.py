@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from services.gateway.schemas import KeyCreate, KeyRead
-from services.gateway.service import ApiKeyService
+from services.gateway.keys.schemas import KeyCreate, KeyRead
+from services.gateway.keys.service import ApiKeyService
 from services.kernel.db import Database
 from services.kernel.errors import ProblemError
 from services.kernel.settings import PlatformSettings

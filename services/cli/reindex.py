@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from services.gateway.indexer.feeds import IndexerStore
+from services.gateway.indexer.reindex import reindex_library
 from services.gateway.search.components import create_backend, create_search
-from services.gateway.search.feeds import IndexerStore
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
-from services.gateway.search.reindex import reindex_library
 from services.kernel.db import Database
 from services.kernel.settings import PlatformSettings
 from services.registry import GATEWAY, SERVICES

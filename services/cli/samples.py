@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from services.gateway.schemas import KeyCreate, KeyRole
-from services.gateway.service import ApiKeyService
+from services.gateway.keys.schemas import KeyCreate, KeyRole
+from services.gateway.keys.service import ApiKeyService
 from services.kernel.db import Database
 
 SAMPLE_DIR = Path(__file__).parent / "sample_data"

@@ -16,10 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.client_address import client_address, parse_networks
 from services.gateway.config import GatewaySettings
-from services.gateway.exceptions import InvalidApiKey
+from services.gateway.keys.exceptions import InvalidApiKey
+from services.gateway.keys.service import ApiKeyService, check_key, hash_token, key_id_of, touch_due
 from services.gateway.models import ApiKey
 from services.gateway.ratelimit import RateLimiter
-from services.gateway.service import ApiKeyService, check_key, hash_token, key_id_of, touch_due
 from services.kernel.db import Database
 from services.kernel.errors import (
     Forbidden,

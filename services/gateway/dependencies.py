@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.gateway.keys.service import ApiKeyService
 from services.gateway.proxy import Proxy
-from services.gateway.service import ApiKeyService
 from services.kernel.session import Session
 
 

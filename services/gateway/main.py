@@ -18,12 +18,12 @@ from services.gateway.endpoints import admin, datasets
 from services.gateway.endpoints import search as search_endpoints
 from services.gateway.endpoints.ops import ResponseCounter, in_process_indexer, ops_router
 from services.gateway.endpoints.records import library_router
+from services.gateway.indexer.runner import IndexSink
 from services.gateway.libraries import LIBRARIES
 from services.gateway.proxy import Proxy
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.search.backends.base import IndexUnavailable
 from services.gateway.search.components import SearchComponents, create_backend, create_search
-from services.gateway.search.indexer import IndexSink
 from services.kernel.app import UnicodeJSONResponse
 from services.kernel.db import Database
 from services.kernel.errors import ServiceUnavailable, install_error_handlers, problem_response

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from sqlalchemy import MetaData
 
 from services.cli.main import build_parser
-from services.gateway.search.indexer import IndexerSettings
+from services.gateway.indexer.runner import IndexerSettings
 from services.kernel.library import declared_libraries, library_named, peers_of
 from services.kernel.settings import DEFAULT_INTERNAL_TOKEN, Environment, PlatformSettings
 from services.registry import COMPONENTS, SERVICES, ServiceSpec

@@ -18,15 +18,15 @@ import httpx
 from fastapi import FastAPI
 
 from services.gateway.config import GatewaySettings
+from services.gateway.indexer.feeds import read_feed
+from services.gateway.indexer.runner import Indexer
+from services.gateway.indexer.sink import DATASETS
+from services.gateway.keys.schemas import KeyCreate, KeyRole
+from services.gateway.keys.service import ApiKeyService
 from services.gateway.main import create_app as create_gateway
-from services.gateway.schemas import KeyCreate, KeyRole
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.components import SearchComponents, create_search
-from services.gateway.search.feeds import read_feed
-from services.gateway.search.indexer import Indexer
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
-from services.gateway.search.sink import DATASETS
-from services.gateway.service import ApiKeyService
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
 from services.kernel.settings import DEFAULT_INTERNAL_TOKEN, PlatformSettings

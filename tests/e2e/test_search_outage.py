@@ -27,12 +27,12 @@ from typing import Any
 import httpx
 import pytest
 
+from services.gateway.indexer.runner import FeedStatus
 from services.gateway.search.backends.base import IndexUnavailable
-from services.gateway.search.indexer import FeedStatus
 from services.kernel.changefeed import ChangeOut
 from tests.conftest import required_env
 from tests.e2e.processes import SearchStack, search_stack
-from tests.search_helpers import drop_search, make_search
+from tests.gateway.search.helpers import drop_search, make_search
 
 pytestmark = pytest.mark.elasticsearch
 

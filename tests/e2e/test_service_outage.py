@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 
 from services.gateway.config import GatewaySettings
+from services.gateway.keys.schemas import KeyCreate, KeyRole
+from services.gateway.keys.service import ApiKeyService
 from services.gateway.main import create_app as create_gateway
-from services.gateway.schemas import KeyCreate, KeyRole
 from services.gateway.search.backends.embedded import EmbeddedBackend
 from services.gateway.search.components import create_search
-from services.gateway.service import ApiKeyService
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
 from services.kernel.settings import DEFAULT_INTERNAL_TOKEN, PlatformSettings

@@ -15,10 +15,10 @@ from services.events.main import create_app as create_events
 from services.experts.config import ExpertsSettings
 from services.experts.main import create_app as create_experts
 from services.gateway.config import GatewaySettings
+from services.gateway.keys.schemas import KeyCreate, KeyRole
+from services.gateway.keys.service import ApiKeyService
 from services.gateway.main import create_app as create_gateway
-from services.gateway.schemas import KeyCreate, KeyRole
 from services.gateway.search.components import SearchComponents
-from services.gateway.service import ApiKeyService
 from services.institutions.config import InstitutionsSettings
 from services.institutions.main import create_app as create_institutions
 from services.kernel.db import Database
@@ -27,7 +27,7 @@ from services.outcomes.config import OutcomesSettings
 from services.outcomes.main import create_app as create_outcomes
 from services.registry import service_named
 from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
-from tests.search_helpers import FeedPump, drop_search, make_search
+from tests.gateway.search.helpers import FeedPump, drop_search, make_search
 
 MakeKey = Callable[..., Awaitable[str]]
 

@@ -7,10 +7,10 @@ import pytest
 
 from services.gateway.coverage import check_libraries, missing_parts
 from services.gateway.endpoints.search import RELATED
+from services.gateway.indexer.runner import IndexerSettings
+from services.gateway.indexer.sink import REFERENCES
 from services.gateway.libraries import LIBRARIES
-from services.gateway.search.indexer import IndexerSettings
 from services.gateway.search.libraries import LIBRARY_SEARCHES
-from services.gateway.search.sink import REFERENCES
 from services.kernel.library import (
     LibraryDeclarationError,
     LibraryFacts,

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.gateway.search.feeds import read_feed
+from services.gateway.indexer.feeds import read_feed
 from services.kernel.http import ServiceClient
 from tests.gateway.conftest import (
     gateway,

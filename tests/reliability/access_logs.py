@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from services.cli import migrations
-from services.gateway.schemas import KeyCreate, KeyRole
-from services.gateway.service import ApiKeyService
+from services.gateway.keys.schemas import KeyCreate, KeyRole
+from services.gateway.keys.service import ApiKeyService
 from services.kernel.db import Database
 from services.kernel.logging import PARAMETER_LOGGERS
 from services.registry import service_named

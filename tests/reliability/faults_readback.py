@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from services.gateway.search.feeds import read_feed
+from services.gateway.indexer.feeds import read_feed
 from services.kernel.changefeed import ChangeOut
 from services.kernel.http import ServiceClient
 

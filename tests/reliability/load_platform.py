@@ -24,9 +24,9 @@ import httpx
 from sqlalchemy import text
 
 from services.cli import migrations
+from services.gateway.indexer.sink import DATASETS
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
-from services.gateway.search.sink import DATASETS
 from services.kernel.db import Database
 from services.registry import COMPONENTS
 from tests.data import SHARED_DATA, universities

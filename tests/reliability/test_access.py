@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from services.gateway.keys.service import ApiKeyService
 from services.gateway.main import create_app as create_gateway
 from services.gateway.models import ApiKey
-from services.gateway.service import ApiKeyService
 from tests.e2e.processes import zhihui
 from tests.gateway.conftest import (
     MakeKey,

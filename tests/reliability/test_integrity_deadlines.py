@@ -32,8 +32,8 @@ from services.kernel.locks import lock_for_transaction
 from services.kernel.settings import PlatformSettings
 from services.registry import COMPONENTS
 from tests.e2e.processes import create_admin_key, start_services
+from tests.gateway.search.helpers import make_search
 from tests.reliability.summary import ReliabilityReport
-from tests.search_helpers import make_search
 
 pytestmark = [pytest.mark.reliability("integrity")]
 

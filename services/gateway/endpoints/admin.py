@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path, Query, Request, status
 
 from services.gateway.auth import AdminCaller
 from services.gateway.dependencies import KeyServiceDep
-from services.gateway.schemas import KeyCreate, KeyCreated, KeyRead
-from services.gateway.search.reindex import reindex_library
+from services.gateway.indexer.reindex import reindex_library
+from services.gateway.keys.schemas import KeyCreate, KeyCreated, KeyRead
 from services.kernel.errors import problem_responses
 from services.kernel.pagination import ListEnvelope, ListMeta
 

@@ -15,13 +15,13 @@ from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.config import GatewaySettings
-from services.gateway.proxy import Proxy
-from services.gateway.search.indexer import (
+from services.gateway.indexer.runner import (
     Indexer,
     IndexerSettings,
     IndexSink,
     render_prometheus,
 )
+from services.gateway.proxy import Proxy
 from services.kernel.db import Database
 from services.kernel.errors import ServiceUnavailable, problem_responses
 from services.kernel.http import ServiceClient

@@ -11,12 +11,12 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.gateway.indexer.sink import SchemaCatalogue, SearchSink
 from services.gateway.search.analysis import Analyzer, get_analyzer
 from services.gateway.search.backends.base import SearchBackend
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.backends.embedded import EmbeddedBackend
 from services.gateway.search.service import SearchService
-from services.gateway.search.sink import SchemaCatalogue, SearchSink
 from services.kernel.settings import PlatformSettings
 
 logger = logging.getLogger("zhihui.search")

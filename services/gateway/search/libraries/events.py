@@ -7,9 +7,7 @@ from typing import Any
 
 from services.events.library import LIBRARY
 from services.events.schemas import KIND_LABELS
-from services.gateway.listing import EventListed
-from services.gateway.search.analysis import Analyzer
-from services.gateway.search.documents import (
+from services.gateway.indexer.documents import (
     common_values,
     date_values,
     exact_values,
@@ -20,6 +18,8 @@ from services.gateway.search.documents import (
     suggest_keys,
     text_tokens,
 )
+from services.gateway.listing import EventListed
+from services.gateway.search.analysis import Analyzer
 from services.gateway.search.fields import (
     CREATED,
     INT,

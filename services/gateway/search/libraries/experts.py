@@ -6,9 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.experts.library import LIBRARY
-from services.gateway.listing import ExpertListed
-from services.gateway.search.analysis import Analyzer
-from services.gateway.search.documents import (
+from services.gateway.indexer.documents import (
     common_values,
     exact_values,
     name_tokens,
@@ -17,6 +15,8 @@ from services.gateway.search.documents import (
     suggest_keys,
     text_tokens,
 )
+from services.gateway.listing import ExpertListed
+from services.gateway.search.analysis import Analyzer
 from services.gateway.search.fields import (
     CREATED,
     EXACT_NAME_BOOST,

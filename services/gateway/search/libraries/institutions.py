@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.gateway.search.analysis import Analyzer
-from services.gateway.search.documents import (
+from services.gateway.indexer.documents import (
     common_values,
     exact_values,
     name_tokens,
@@ -15,6 +14,7 @@ from services.gateway.search.documents import (
     suggest_keys,
     text_tokens,
 )
+from services.gateway.search.analysis import Analyzer
 from services.gateway.search.fields import (
     CREATED,
     EXACT_NAME_BOOST,

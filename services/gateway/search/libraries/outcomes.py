@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.gateway.listing import OutcomeListed
-from services.gateway.search.analysis import Analyzer
-from services.gateway.search.documents import (
+from services.gateway.indexer.documents import (
     common_values,
     date_values,
     exact_values,
@@ -18,6 +16,8 @@ from services.gateway.search.documents import (
     suggest_keys,
     text_tokens,
 )
+from services.gateway.listing import OutcomeListed
+from services.gateway.search.analysis import Analyzer
 from services.gateway.search.fields import (
     CREATED,
     INT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.search_api.corpus import Corpus
+from tests.gateway.search.api.corpus import Corpus
 
 
 async def _snapshot(gateway: httpx.AsyncClient, admin: dict[str, str]) -> tuple[int, list[str]]:

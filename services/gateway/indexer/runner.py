@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.gateway.search.feeds import (
+from services.gateway.indexer.feeds import (
     FeedUnavailable,
     IndexerStore,
     quiet_feed_retry_logs,

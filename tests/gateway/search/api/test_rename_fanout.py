@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import assert_problem
-from tests.search_api.corpus import (
+from tests.gateway.search.api.corpus import (
     Corpus,
     ids_of,
     load,
     walk,
 )
+from tests.helpers import assert_problem
 
 # 中国科学院大学 was called 中国科学院研究生院 until 2012: renamed back, as an editor might.
 OLD, NEW = "中国科学院大学", "中国科学院研究生院"

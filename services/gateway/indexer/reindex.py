@@ -13,8 +13,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from services.gateway.indexer.documents import index_version
 from services.gateway.search.components import SearchComponents
-from services.gateway.search.documents import index_version
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.gateway.search.model import IndexDocument, LibrarySchema, SearchRequest, SortKey
 from services.kernel.errors import BadRequest, FieldError

@@ -6,11 +6,11 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from services.gateway.indexer.sink import DATASETS
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.backends.embedded import EmbeddedBackend
 from services.gateway.search.components import SearchComponents, create_search
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
-from services.gateway.search.sink import DATASETS
 from services.kernel.changefeed import ChangeOut
 from services.kernel.http import ServiceClient
 from tests.conftest import required_env

@@ -12,10 +12,10 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.gateway.exceptions import InvalidApiKey, KeyNotFound
+from services.gateway.keys.exceptions import InvalidApiKey, KeyNotFound
+from services.gateway.keys.repository import ApiKeyRepository
+from services.gateway.keys.schemas import KeyCreate, KeyRole
 from services.gateway.models import KEY_ID_PREFIX, ApiKey
-from services.gateway.repository import ApiKeyRepository
-from services.gateway.schemas import KeyCreate, KeyRole
 from services.kernel.db import utcnow
 from services.kernel.errors import FieldError, ValidationFailed
 from services.kernel.record_ids import ID_BODY_LENGTH, new_id

@@ -22,12 +22,12 @@ from services.gateway.search.analysis import normalize
 from services.gateway.search.query import query_fingerprint
 from services.kernel.library import record_libraries
 from services.vocabularies.disciplines import disciplines
-from tests.helpers import assert_problem
-from tests.search_api.corpus import (
+from tests.gateway.search.api.corpus import (
     Corpus,
     ids_of,
     walk,
 )
+from tests.helpers import assert_problem
 
 OUTCOMES = "/api/v1/outcomes"
 TYPE_LABELS = {"paper": "论文", "research_report": "研究报告", "policy_brief": "政策建议"}

@@ -11,10 +11,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from services.gateway.search.feeds import IndexerStore
-from services.gateway.search.indexer import Indexer, backoff_delay
+from services.gateway.indexer.feeds import IndexerStore
+from services.gateway.indexer.runner import Indexer, backoff_delay
 from services.kernel.db import Database
-from tests.indexer.conftest import (
+from tests.gateway.indexer.conftest import (
     FEEDS,
     Feeds,
     RecordingSink,
@@ -23,7 +23,7 @@ from tests.indexer.conftest import (
     wait_caught_up,
     wait_until,
 )
-from tests.indexer.writes import write_stream
+from tests.gateway.indexer.writes import write_stream
 
 MakeFeeds = Callable[[], Feeds]
 

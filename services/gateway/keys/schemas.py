@@ -1,4 +1,4 @@
-"""Schemas of the gateway's own resources (API keys)."""
+"""Schemas of API keys: the admin routes' bodies and answers."""
 
 from __future__ import annotations
 

@@ -10,14 +10,14 @@ import httpx
 from services.cli.indexer import create_indexer_app
 from services.cli.main import build_parser
 from services.gateway.config import GatewaySettings
+from services.gateway.indexer.feeds import IndexerStore
+from services.gateway.indexer.runner import Indexer
 from services.gateway.main import create_app as create_gateway
 from services.gateway.search.components import SearchComponents
-from services.gateway.search.feeds import IndexerStore
-from services.gateway.search.indexer import Indexer
 from services.kernel.db import Database
 from tests.conftest import asgi_client
 from tests.gateway.conftest import Platform, service_clients
-from tests.indexer.conftest import (
+from tests.gateway.indexer.conftest import (
     FEEDS,
     Feeds,
     RecordingSink,
@@ -26,7 +26,7 @@ from tests.indexer.conftest import (
     wait_caught_up,
     wait_until,
 )
-from tests.indexer.writes import write_stream
+from tests.gateway.indexer.writes import write_stream
 
 SAMPLE = re.compile(r'^(\w+)(?:\{(\w+)="([^"]*)"\})? (\S+)$')
 

@@ -8,19 +8,8 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from tests.gateway.conftest import (
-    bearer,
-    gateway,
-    index_now,
-    make_key,
-    platform,
-    platform_clients,
-    search,
-)
-from tests.search_api.corpus import Corpus, load
-
-# The gateway's fixtures, re-exported for this package's tests.
-__all__ = ["gateway", "index_now", "make_key", "platform", "platform_clients", "search"]
+from tests.gateway.conftest import bearer
+from tests.gateway.search.api.corpus import Corpus, load
 
 
 @pytest.fixture(scope="module")

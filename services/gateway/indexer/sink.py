@@ -6,13 +6,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from services.gateway.search.analysis import Analyzer
-from services.gateway.search.backends.base import SearchBackend
-from services.gateway.search.documents import (
+from services.gateway.indexer.documents import (
     dataset_document,
     dataset_record_document,
     index_version,
 )
+from services.gateway.search.analysis import Analyzer
+from services.gateway.search.backends.base import SearchBackend
 from services.gateway.search.fields import dataset_library, dataset_schema
 from services.gateway.search.libraries import LIBRARY_SCHEMAS, LIBRARY_SEARCHES
 from services.gateway.search.model import IndexDocument, LibrarySchema, SearchRequest

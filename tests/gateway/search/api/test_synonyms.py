@@ -10,7 +10,7 @@ import pytest
 
 from services.gateway.search.analysis import get_analyzer, synonyms
 from services.gateway.search.service import text_query
-from tests.search_api.corpus import ids_of
+from tests.gateway.search.api.corpus import ids_of
 
 OUTCOMES = "/api/v1/outcomes"
 TITLES = {

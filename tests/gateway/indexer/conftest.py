@@ -19,8 +19,8 @@ from services.events.config import EventsSettings
 from services.events.main import create_app as create_events
 from services.experts.config import ExpertsSettings
 from services.experts.main import create_app as create_experts
-from services.gateway.search.feeds import read_feed
-from services.gateway.search.indexer import Indexer, IndexerSettings
+from services.gateway.indexer.feeds import read_feed
+from services.gateway.indexer.runner import Indexer, IndexerSettings
 from services.institutions.config import InstitutionsSettings
 from services.institutions.main import create_app as create_institutions
 from services.kernel.changefeed import MAX_FEED_PAGE, ChangeOut
@@ -30,15 +30,7 @@ from services.outcomes.config import OutcomesSettings
 from services.outcomes.main import create_app as create_outcomes
 from services.registry import service_named
 from tests.conftest import TEST_INTERNAL_TOKEN, drop_database, make_database, required_env
-from tests.gateway.conftest import (  # noqa: F401  (fixtures used by this package's tests)
-    Platform,
-    gateway,
-    keys,
-    make_key,
-    platform,
-    platform_clients,
-    search,
-)
+from tests.gateway.conftest import Platform
 from tests.helpers import stand_in_referrers
 
 FEEDS = ("institutions", "experts", "outcomes", "events", "datasets")
@@ -113,7 +105,7 @@ class Feeds:
 
 
 @pytest.fixture(scope="module")
-def service_apps(platform: Platform, platform_settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]  # noqa: F811
+def service_apps(platform: Platform, platform_settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """The five service apps on the module's databases (their feeds are all the indexer reads)."""
     dbs = platform.services
     return {

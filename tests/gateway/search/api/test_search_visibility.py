@@ -15,14 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import assert_problem
-from tests.search_api.corpus import (
+from tests.gateway.search.api.corpus import (
     CALLERS,
     Corpus,
     ids_of,
     sees,
     walk,
 )
+from tests.helpers import assert_problem
 
 OUTCOMES = "/api/v1/outcomes"
 QUERIES = ("算法", "图像 OR 遥感", "优化 -算法", '"遗传算法"')

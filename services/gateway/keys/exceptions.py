@@ -1,4 +1,4 @@
-"""Errors specific to the gateway."""
+"""Errors of API keys: an unknown key to revoke, a key that does not authenticate."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""The indexer: change feeds into the search index (feeds, runner, sink, documents), reindexing."""
