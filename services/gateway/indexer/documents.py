@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
 from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from services.gateway.search.analysis import Analyzer, normalize
-from services.gateway.search.fields import dataset_library
 from services.gateway.search.model import IndexDocument, LibrarySchema, Scalar
 from services.kernel.pinyin import Pinyin, person_name_pinyin, text_pinyin
 
@@ -105,24 +103,12 @@ def sort_key(text: str | None) -> list[Scalar]:
     return ["".join(reading.syllables) or normalize(text)]
 
 
-def date_values(value: str | None) -> list[Scalar]:
-    return [date.fromisoformat(value[:10])] if value else []
-
-
 def one(value: Any) -> list[Scalar]:
     return [] if value is None else [value]
 
 
 def names_of(sources: Sources, ids: Iterable[str], key: str = "name") -> list[str]:
     return [str(sources[i][key]) for i in ids if i in sources and sources[i].get(key)]
-
-
-def common_values(source: Mapping[str, Any]) -> dict[str, list[Scalar]]:
-    return {
-        "owner_org": one(source.get("owner_org")),
-        "updated_at": date_values(source.get("updated_at")),
-        "created_at": date_values(source.get("created_at")),
-    }
 
 
 def dataset_document(definition: dict[str, Any]) -> IndexDocument:
@@ -147,25 +133,13 @@ def dataset_record_document(
         text.name: text_tokens(analyzer, *_as_texts(values.get(text.name)))
         for text in schema.text_fields
     }
-    filters: dict[str, list[Scalar]] = {}
-    for field in schema.fields.values():
-        raw = source.get(field.name) if field.name == "updated_at" else values.get(field.name)
-        items = raw if isinstance(raw, list) else ([] if raw is None else [raw])
-        if field.kind.value == "date":
-            filters[field.name] = [date.fromisoformat(str(v)[:10]) for v in items]
-        else:
-            filters[field.name] = list(items)
     title = source.get("title") or source["id"]
-    return IndexDocument(
-        library=dataset_library(source["dataset"]),
-        id=source["id"],
-        version=source["version"],
-        visibility=source.get("visibility", "internal"),
-        owner_org=source.get("owner_org"),
+    return schema.document(
+        source,
         label=str(title),
-        source=source,
+        # Its fields' values, and when it changed (every special database sorts by that).
+        read_from={**values, "updated_at": source.get("updated_at")},
         tokens=tokens,
-        values=filters,
         suggest=suggest_keys([str(title)]),
         suggest_hint=source.get("dataset"),
     )

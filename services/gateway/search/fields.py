@@ -41,13 +41,16 @@ def fields_by_name(*fields: FilterField) -> dict[str, FilterField]:
     return {f.name: f for f in fields}
 
 
-OWNER = FilterField("owner_org", "所属单位", K, facetable=True)
+def read(name: str, label: str, kind: FieldKind = K, **options: Any) -> FilterField:
+    """A field whose values are the record document's key of the same name, as they stand."""
+    return FilterField(name, label, kind, source=name, **options)
+
+
+OWNER = read("owner_org", "所属单位", facetable=True)
 # Libraries whose records carry their own visibility (outcomes, events).
-VISIBILITY = FilterField(
-    "visibility", "公开范围", K, facetable=True, labels=value_labels(VISIBILITY_LABELS)
-)
-UPDATED = FilterField("updated_at", "更新时间", D, sortable=True)
-CREATED = FilterField("created_at", "创建时间", D, sortable=True)
+VISIBILITY = read("visibility", "公开范围", facetable=True, labels=value_labels(VISIBILITY_LABELS))
+UPDATED = read("updated_at", "更新时间", D, sortable=True)
+CREATED = read("created_at", "创建时间", D, sortable=True)
 
 
 _DATASET_KINDS = {"keyword": K, "integer": INT, "number": N, "date": D, "boolean": B, "text": K}
@@ -71,7 +74,7 @@ def dataset_schema(definition: Mapping[str, Any]) -> LibrarySchema:
                 for option in spec.get("enum") or []
                 if isinstance(option, Mapping)
             }
-            fields[name] = FilterField(
+            fields[name] = read(
                 name,
                 spec.get("label") or name,
                 kind,

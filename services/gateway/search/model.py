@@ -37,6 +37,17 @@ class FilterField:
     labels: Mapping[str, str] | None = None
     # The library whose IDs the values are (a link, or a special database's `ref:` field).
     ref: str | None = None
+    # The key of the record's document its values are read from as they stand (a list, one
+    # value or none; dates from ISO strings); None when the library's builder computes them.
+    source: str | None = None
+
+    def values_in(self, document: Mapping[str, Any]) -> list[Scalar]:
+        """This field's values in a record's document (`source` must be set)."""
+        value = document.get(self.source) if self.source else None
+        items = value if isinstance(value, list) else ([] if value is None else [value])
+        if self.kind is FieldKind.DATE:
+            return [date.fromisoformat(str(item)[:10]) for item in items if item]
+        return list(items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +72,38 @@ class LibrarySchema:
     text_fields: tuple[TextField, ...]
     # Used when no sort is given and there is no `q`; ties always break by id.
     default_sort: tuple[tuple[str, bool], ...] = ()  # (field name, descending)
+
+    def document(
+        self,
+        record: dict[str, Any],
+        *,
+        label: str,
+        source: dict[str, Any] | None = None,
+        read_from: Mapping[str, Any] | None = None,
+        values: Mapping[str, list[Scalar]] | None = None,
+        default_visibility: str = "internal",
+        **parts: Any,
+    ) -> IndexDocument:
+        """A record's index document: its identity from `record` (the change-feed document),
+        `source` (what the API returns; `record` with joined names) and the values of every
+        field declaring a `source` key, read from `read_from` (`source` by default), with
+        `values` computed by the library's builder; `tokens`, `suggest`… as given."""
+        source = record if source is None else source
+        reading = source if read_from is None else read_from
+        declared = {
+            name: field.values_in(reading) for name, field in self.fields.items() if field.source
+        }
+        return IndexDocument(
+            library=self.name,
+            id=record["id"],
+            version=record["version"],
+            visibility=record.get("visibility", default_visibility),
+            owner_org=record.get("owner_org"),
+            label=label,
+            source=source,
+            values={**declared, **(values or {})},
+            **parts,
+        )
 
 
 @dataclass(slots=True)

@@ -7,7 +7,6 @@ from typing import Any
 
 from services.experts.library import LIBRARY
 from services.gateway.indexer.documents import (
-    common_values,
     exact_values,
     name_tokens,
     names_of,
@@ -25,6 +24,7 @@ from services.gateway.search.fields import (
     B,
     K,
     fields_by_name,
+    read,
 )
 from services.gateway.search.model import (
     FilterField,
@@ -40,10 +40,18 @@ SCHEMA = LibrarySchema(
     name=LIBRARY.name,
     label=LIBRARY.label,
     fields=fields_by_name(
-        FilterField("institution", "所在机构", K, facetable=True, ref="institutions"),
-        FilterField("discipline", "学科", K, facetable=True),
-        FilterField("title", "职称", K, facetable=True),
-        FilterField("honors", "荣誉称号", K, facetable=True),
+        FilterField(
+            "institution",
+            "所在机构",
+            K,
+            facetable=True,
+            ref="institutions",
+            source="institution_ids",
+        ),
+        # A discipline finds the experts in its sub-disciplines too.
+        FilterField("discipline", "学科", K, facetable=True, source="disciplines_with_ancestors"),
+        read("title", "职称", facetable=True),
+        read("honors", "荣誉称号", facetable=True),
         FilterField("province", "省份", K, facetable=True),
         FilterField("has_orcid", "有 ORCID", B, facetable=True),
         FilterField("name", "姓名（拼音序）", K, sortable=True),
@@ -74,14 +82,11 @@ def expert_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) ->
         ],
     }
     primary = institutions.get(source.get("primary_institution_id") or "", {})
-    return IndexDocument(
-        library=LIBRARY.name,
-        id=source["id"],
-        version=source["version"],
-        visibility=source.get("visibility", "public"),
-        owner_org=source.get("owner_org"),
+    return SCHEMA.document(
+        source,
         label=source["name"],
         source=joined,
+        default_visibility="public",
         tokens={
             "name": name_tokens(analyzer, [source["name"]], person=True)
             + " "
@@ -91,14 +96,9 @@ def expert_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) ->
             "bio": text_tokens(analyzer, source.get("bio"), *source.get("honors", [])),
         },
         values={
-            "institution": ids,
-            "discipline": list(source.get("disciplines_with_ancestors", [])),
-            "title": one(source.get("title")),
-            "honors": list(source.get("honors", [])),
             "province": one(primary.get("province")),
             "has_orcid": [bool(source.get("orcid"))],
             "name": ["".join(person_name_pinyin(source["name"]).syllables) or source["name"]],
-            **common_values(source),
         },
         suggest=suggest_keys([source["name"]], person=True),
         exact={"name": exact_values(analyzer, [source["name"]])},

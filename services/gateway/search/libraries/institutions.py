@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from services.gateway.indexer.documents import (
-    common_values,
     exact_values,
     name_tokens,
-    one,
     short_form_tokens,
     sort_key,
     suggest_keys,
@@ -25,6 +23,7 @@ from services.gateway.search.fields import (
     B,
     K,
     fields_by_name,
+    read,
     value_labels,
 )
 from services.gateway.search.model import (
@@ -42,14 +41,14 @@ SCHEMA = LibrarySchema(
     name=LIBRARY.name,
     label=LIBRARY.label,
     fields=fields_by_name(
-        FilterField("type", "机构类型", K, facetable=True, labels=value_labels(TYPE_LABELS)),
-        FilterField("province", "省份", K, facetable=True),
-        FilterField("city", "城市", K, facetable=True),
-        FilterField("region_code", "行政区划代码", K),
-        FilterField("status", "状态", K, facetable=True, labels=value_labels(STATUS_LABELS)),
-        FilterField("parent_id", "上级机构", K, ref="institutions"),
-        FilterField("tags", "标签", K, facetable=True),
-        FilterField("established_year", "成立年份", INT, facetable=True, sortable=True),
+        read("type", "机构类型", facetable=True, labels=value_labels(TYPE_LABELS)),
+        read("province", "省份", facetable=True),
+        read("city", "城市", facetable=True),
+        read("region_code", "行政区划代码"),
+        read("status", "状态", facetable=True, labels=value_labels(STATUS_LABELS)),
+        read("parent_id", "上级机构", ref="institutions"),
+        read("tags", "标签", facetable=True),
+        read("established_year", "成立年份", INT, facetable=True, sortable=True),
         FilterField("has_ror", "有 ROR 标识", B, facetable=True),
         FilterField("name", "名称（拼音序）", K, sortable=True),
         OWNER,
@@ -79,14 +78,10 @@ def institution_document(
     forms = [analyzer.short_forms(name) for name in names[:2]]
     sure = list(dict.fromkeys(f for found in forms for f in found.sure))
     short = list(dict.fromkeys(f for found in forms for f in found.all))
-    return IndexDocument(
-        library=LIBRARY.name,
-        id=source["id"],
-        version=source["version"],
-        visibility=source.get("visibility", "public"),
-        owner_org=source.get("owner_org"),
+    return SCHEMA.document(
+        source,
         label=source["name"],
-        source=source,
+        default_visibility="public",
         tokens={
             "name": name_tokens(analyzer, [source["name"]]),
             "aliases": name_tokens(analyzer, names[1:]),
@@ -94,19 +89,7 @@ def institution_document(
             "name_en": text_tokens(analyzer, source.get("name_en")),
             "description": text_tokens(analyzer, source.get("description")),
         },
-        values={
-            "type": one(source.get("type")),
-            "province": one(source.get("province")),
-            "city": one(source.get("city")),
-            "region_code": one(source.get("region_code")),
-            "status": one(source.get("status")),
-            "parent_id": one(source.get("parent_id")),
-            "tags": list(source.get("tags", [])),
-            "established_year": one(source.get("established_year")),
-            "has_ror": [bool(source.get("ror_id"))],
-            "name": sort_key(source["name"]),
-            **common_values(source),
-        },
+        values={"has_ror": [bool(source.get("ror_id"))], "name": sort_key(source["name"])},
         suggest=suggest_keys([*names, *short]),
         suggest_hint=" · ".join(x for x in (source.get("type_label"), source.get("province")) if x)
         or None,

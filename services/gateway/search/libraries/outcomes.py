@@ -6,12 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.gateway.indexer.documents import (
-    common_values,
-    date_values,
     exact_values,
     name_tokens,
     names_of,
-    one,
     sort_key,
     suggest_keys,
     text_tokens,
@@ -29,6 +26,7 @@ from services.gateway.search.fields import (
     D,
     K,
     fields_by_name,
+    read,
     value_labels,
 )
 from services.gateway.search.model import (
@@ -46,16 +44,20 @@ SCHEMA = LibrarySchema(
     name=LIBRARY.name,
     label=LIBRARY.label,
     fields=fields_by_name(
-        FilterField("type", "成果类型", K, facetable=True, labels=value_labels(TYPE_LABELS)),
-        FilterField("year", "年份", INT, facetable=True, sortable=True),
-        FilterField("published_on", "发布日期", D, sortable=True),
-        FilterField("language", "语种", K, facetable=True),
+        read("type", "成果类型", facetable=True, labels=value_labels(TYPE_LABELS)),
+        FilterField("year", "年份", INT, facetable=True, sortable=True, source="published_year"),
+        read("published_on", "发布日期", D, sortable=True),
+        read("language", "语种", facetable=True),
         VISIBILITY,
-        FilterField("series", "系列", K, facetable=True),
-        FilterField("keyword", "关键词", K, facetable=True),
-        FilterField("discipline", "学科", K, facetable=True),
-        FilterField("author", "作者（专家）", K, facetable=True, ref="experts"),
-        FilterField("institution", "机构", K, facetable=True, ref="institutions"),
+        read("series", "系列", facetable=True),
+        FilterField("keyword", "关键词", K, facetable=True, source="keywords"),
+        FilterField("discipline", "学科", K, facetable=True, source="discipline_codes"),
+        FilterField(
+            "author", "作者（专家）", K, facetable=True, ref="experts", source="author_expert_ids"
+        ),
+        FilterField(
+            "institution", "机构", K, facetable=True, ref="institutions", source="institution_ids"
+        ),
         FilterField("has_doi", "有 DOI", B, facetable=True),
         FilterField("title", "题名（拼音序）", K, sortable=True),
         OWNER,
@@ -93,12 +95,8 @@ def outcome_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -
         "institution_names": institution_names,
     }
     year = source.get("published_year")
-    return IndexDocument(
-        library=LIBRARY.name,
-        id=source["id"],
-        version=source["version"],
-        visibility=source.get("visibility", "internal"),
-        owner_org=source.get("owner_org"),
+    return SCHEMA.document(
+        source,
         label=source["title"],
         source=joined,
         tokens={
@@ -109,21 +107,7 @@ def outcome_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -
             "institutions": name_tokens(analyzer, institution_names),
             "full_text": text_tokens(analyzer, source.get("full_text_excerpt")),
         },
-        values={
-            "type": one(source.get("type")),
-            "year": one(year),
-            "published_on": date_values(source.get("published_on")),
-            "language": one(source.get("language")),
-            "visibility": one(source.get("visibility")),
-            "series": one(source.get("series")),
-            "keyword": list(source.get("keywords", [])),
-            "discipline": list(source.get("discipline_codes", [])),
-            "author": list(source.get("author_expert_ids", [])),
-            "institution": list(source.get("institution_ids", [])),
-            "has_doi": [bool(source.get("doi"))],
-            "title": sort_key(source["title"]),
-            **common_values(source),
-        },
+        values={"has_doi": [bool(source.get("doi"))], "title": sort_key(source["title"])},
         suggest=suggest_keys([source["title"]]),
         exact={"keywords": exact_values(analyzer, source.get("keywords", []))},
         suggest_hint=" · ".join(str(x) for x in (source.get("type_label"), year) if x) or None,
