@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 
 from services.institutions.library import LIBRARY
 from services.kernel import identifiers
@@ -17,6 +18,7 @@ from services.kernel.fields import (
     Name,
     NameList,
     OwnerOrgField,
+    RecordId,
     RecordMeta,
     SourceField,
     TextList,
@@ -70,7 +72,7 @@ def _as_validator(normalize: Any) -> AfterValidator:
 Uscc = Annotated[str, _as_validator(identifiers.normalize_uscc)]
 RorId = Annotated[str, _as_validator(identifiers.normalize_ror)]
 RegionCode = Annotated[str, _as_validator(identifiers.normalize_region_code)]
-InstitutionId = record_ref(LIBRARY)
+InstitutionId = Annotated[RecordId, record_ref(LIBRARY)]
 
 # Fields a caller may write. Kept in one place so create, patch and upsert agree.
 WRITABLE_FIELDS = (
@@ -97,7 +99,7 @@ WRITABLE_FIELDS = (
 )
 READ_ONLY_FIELDS = ("id", "version", "created_at", "updated_at", "type_label", "status_label")
 
-EXAMPLE = {
+EXAMPLE: JsonDict = {
     "name": "清华大学",
     "name_en": "Tsinghua University",
     "aliases": ["国立清华大学"],
@@ -201,7 +203,7 @@ class InstitutionRead(RecordMeta, InstitutionFields):
 
     type_label: str = Field(description="Chinese label of `type`, e.g. 高校.")
     status_label: str = Field(description="Chinese label of `status`.")
-    owner_org: str  # type: ignore[assignment]
+    owner_org: str
 
     @model_validator(mode="before")
     @classmethod

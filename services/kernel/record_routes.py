@@ -116,9 +116,11 @@ def record_router(spec: RecordRoutes) -> APIRouter:
     ]
     one = "/{ref:path}" if spec.ref_is_path else "/{ref}"
     Service = Annotated[Any, Depends(spec.service)]
+    # The library's models, known only at run time: typed Any so that they may annotate the
+    # routes' bodies, from which FastAPI reads them.
     listed_model: Any = spec.listed or spec.read
     read_model: Any = spec.read
-    fields_model = spec.fields
+    fields_model: Any = spec.fields
     create_model: Any = spec.create
     patch_model: Any = spec.patch
 
@@ -156,7 +158,7 @@ def record_router(spec: RecordRoutes) -> APIRouter:
         name=f"create_{singular}",
     )
     async def create_record(
-        body: create_model,  # type: ignore[valid-type]
+        body: create_model,
         service: Service,
         actor: Writer,
         response: Response,
@@ -177,7 +179,7 @@ def record_router(spec: RecordRoutes) -> APIRouter:
     async def upsert_record(
         source: SourcePath,
         external_id: ExternalIdPath,
-        body: fields_model,  # type: ignore[valid-type]
+        body: fields_model,
         service: Service,
         actor: Writer,
         response: Response,
@@ -234,7 +236,7 @@ def record_router(spec: RecordRoutes) -> APIRouter:
     )
     async def patch_record(
         ref: Ref,
-        body: patch_model,  # type: ignore[valid-type]
+        body: patch_model,
         service: Service,
         actor: Writer,
         response: Response,
