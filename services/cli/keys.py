@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
+from services.gateway.config import GatewaySettings
 from services.gateway.keys.schemas import KeyCreate, KeyRead
 from services.gateway.keys.service import ApiKeyService
 from services.kernel.db import Database
@@ -45,7 +46,7 @@ async def _create(args: argparse.Namespace) -> int:
         async with database.sessionmaker() as session:
             key, secret = await ApiKeyService(session).create(
                 data,
-                default_rate_limit=GATEWAY.settings().default_key_rate_limit,  # type: ignore[attr-defined]
+                default_rate_limit=GatewaySettings().default_key_rate_limit,
                 created_by="cli",
             )
             await session.commit()
@@ -93,7 +94,7 @@ def run_keys(args: argparse.Namespace) -> int:
         return 2
 
 
-def add_keys_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_keys_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     actions = keys.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="create a key; prints its secret once")

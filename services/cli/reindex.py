@@ -47,7 +47,7 @@ def run_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_reindex_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_reindex_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "reindex", help="rebuild search indexes (zero downtime on Elasticsearch)"
     )

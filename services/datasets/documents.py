@@ -42,11 +42,18 @@ def parse_fields(stored: Sequence[dict[str, Any]]) -> list[FieldSpec]:
 
 
 class StoredRecord(Protocol):
-    id: str
-    owner_org: str
-    version: int
-    created_at: datetime
-    updated_at: datetime
+    """What a record's document reads: a stored row, or a frozen copy of one (read-only)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def owner_org(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
 
 
 def dataset_document(dataset: Dataset) -> dict[str, Any]:

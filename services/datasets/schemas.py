@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonDict
 
 from services.kernel.fields import (
     Block,
@@ -296,7 +297,7 @@ DATASET_READ_ONLY_FIELDS = (
     "visibility_label",
 )
 
-EXAMPLE_DATASET = {
+EXAMPLE_DATASET: JsonDict = {
     "slug": "frontier-questions",
     "name": "重大科学问题和工程技术难题",
     "name_en": "Major scientific questions and engineering challenges",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # `list` in annotations is the builtin, not DatasetService.list
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -223,7 +224,7 @@ class DatasetService(LibraryService[Dataset]):
 
     async def _plan_migration(
         self, dataset_id: str, old: DatasetView, new: DatasetView, *, drop_removed: bool
-    ) -> list[tuple[Any, dict[str, Any]]]:
+    ) -> builtins.list[tuple[Any, dict[str, Any]]]:
         """Records whose values or document the new definition changes, with their new values.
 
         Refuses (409, nothing written) if any stored record would not fit the new definition.
@@ -394,21 +395,21 @@ class RecordService(LibraryService[DatasetRecord]):
         for library, ids in wanted.items():
             live |= ids - await self.references.missing(library, ids, actor)
         self.references = _ConfirmedReferences(self.references, live)
-        keys = [_import_key(line.data, line.source, line.external_id, actor) for line in valid]
+        keys = [_import_key(line.data, *line.key, actor) for line in valid]
         known: KnownRecords = {}
         for start in range(0, len(keys), UPSERT_BATCH):
             known |= await self._looked_up(dataset.id, keys[start : start + UPSERT_BATCH])
 
         async def upsert(line: BulkLine) -> tuple[DatasetRecord, UpsertResult]:
-            assert line.source is not None and line.external_id is not None
+            source, external_id = line.key
             try:
                 return await self._upsert(
-                    dataset, view, line.source, line.external_id, line.data, actor, known=known
+                    dataset, view, source, external_id, line.data, actor, known=known
                 )
             except Conflict:
                 # Another request may have created the key meanwhile: `upsert_lines` sends the
                 # line again, and then it is looked up afresh.
-                known.pop(_import_key(line.data, line.source, line.external_id, actor), None)
+                known.pop(_import_key(line.data, source, external_id, actor), None)
                 raise
 
         return await upsert_lines(self.session, lines, upsert)

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 
 from services.experts.library import LIBRARY as EXPERTS
 from services.institutions.library import LIBRARY as INSTITUTIONS
@@ -16,6 +17,7 @@ from services.kernel.fields import (
     Line,
     Name,
     OwnerOrgField,
+    RecordId,
     RecordMeta,
     RecordSchemas,
     SourceField,
@@ -55,9 +57,9 @@ MAX_PARTICIPANTS = 1000
 # The platform's events began with its work plan; a date far outside is a typo.
 EARLIEST_YEAR = 1949
 
-ExpertId = record_ref(EXPERTS)
-InstitutionId = record_ref(INSTITUTIONS)
-OutcomeId = record_ref(OUTCOMES)
+ExpertId = Annotated[RecordId, record_ref(EXPERTS)]
+InstitutionId = Annotated[RecordId, record_ref(INSTITUTIONS)]
+OutcomeId = Annotated[RecordId, record_ref(OUTCOMES)]
 RegionCode = Annotated[str, AfterValidator(identifiers.normalize_region_code)]
 
 
@@ -110,7 +112,7 @@ WRITABLE_FIELDS = (
 )
 READ_ONLY_FIELDS = ("id", "version", "created_at", "updated_at", "kind_label", "visibility_label")
 
-EXAMPLE = {
+EXAMPLE: JsonDict = {
     "title": "智汇双月谈：科技自立自强与新型举国体制",
     "kind": "symposium",
     "series": "智汇双月谈",
@@ -229,7 +231,7 @@ class EventRead(RecordMeta, EventFields):
 
     model_config = ConfigDict(extra="ignore", from_attributes=True)
 
-    owner_org: str  # type: ignore[assignment]
+    owner_org: str
     kind_label: str = Field(description="Chinese label of `kind`, e.g. 座谈会.")
     visibility_label: str = Field(description="Chinese label of `visibility`, e.g. 公开.")
 

@@ -25,7 +25,7 @@ from services.kernel.ownership import (
     owner_for_create,
     owner_for_update,
 )
-from services.kernel.peers import NamedRecords, live_among, unknown_references
+from services.kernel.peers import Location, NamedRecords, live_among, unknown_references
 from services.kernel.record_ids import new_id
 from services.kernel.records import changed_values
 from services.kernel.service import RecordService
@@ -142,7 +142,7 @@ class EventService(RecordService[Event]):
             held |= {*previous.organiser_ids, *previous.co_organiser_ids, *previous.outcome_ids}
             held |= {p["expert_id"] for p in previous.participants if p.get("expert_id")}
 
-        def new(named: list[tuple[tuple[str | int, ...], str]]) -> list[Any]:
+        def new(named: Sequence[tuple[Location, str]]) -> list[tuple[Location, str]]:
             return [(loc, v) for loc, v in named if v not in held and v not in self.live_references]
 
         organisers = [(("organiser_ids", i), v) for i, v in enumerate(data.organiser_ids)]

@@ -19,6 +19,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic.json_schema import JsonDict
 
 from services.institutions.library import LIBRARY as INSTITUTIONS
 from services.kernel import identifiers
@@ -28,6 +29,7 @@ from services.kernel.fields import (
     Line,
     Name,
     OwnerOrgField,
+    RecordId,
     RecordMeta,
     RecordSchemas,
     SourceField,
@@ -76,7 +78,7 @@ MAX_AFFILIATIONS = 50
 MAX_DISCIPLINES = 50
 EARLIEST_YEAR = 1900
 
-EXAMPLE = {
+EXAMPLE: JsonDict = {
     "name": "张三",
     "name_en": "Zhang San",
     "title": "研究员",
@@ -144,7 +146,7 @@ def _phone(value: str) -> str:
 Orcid = Annotated[str, AfterValidator(identifiers.normalize_orcid)]
 Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
 Phone = Annotated[str, Field(max_length=40), AfterValidator(_phone)]
-InstitutionId = record_ref(INSTITUTIONS)
+InstitutionId = Annotated[RecordId, record_ref(INSTITUTIONS)]
 
 
 class Affiliation(BaseModel):
@@ -278,7 +280,7 @@ class ExpertRead(RecordMeta, ExpertFields):
 
     model_config = ConfigDict(extra="ignore", from_attributes=True)
 
-    owner_org: str  # type: ignore[assignment]
+    owner_org: str
     name_pinyin: str = Field(description="Toneless pinyin of `name`, e.g. `zhang san` (derived).")
     name_initials: str = Field(description="Pinyin initials of `name`, e.g. `zs` (derived).")
     disciplines_labels: list[str] = Field(
@@ -294,7 +296,7 @@ class ExpertRead(RecordMeta, ExpertFields):
     # No return annotation on purpose: with one, pydantic documents the response as a bare
     # object instead of the fields above.
     @model_serializer(mode="wrap")
-    def omit_withheld(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+    def omit_withheld(self, handler: SerializerFunctionWrapHandler):
         # Withheld restricted fields are left unset (see `from_record`) and then left out of
         # the JSON entirely, so an anonymous caller cannot even tell whether they exist.
         data: dict[str, Any] = handler(self)

@@ -88,12 +88,12 @@ class CallerMiddleware:
             "X-RateLimit-Remaining": str(decision.remaining),
         }
         if not decision.allowed:
-            exc = TooManyRequests(
+            limited = TooManyRequests(
                 f"Rate limit of {decision.limit} requests per minute reached; retry after "
                 f"{decision.retry_after} s (ask the platform for a higher limit if you need one).",
                 headers={"Retry-After": str(decision.retry_after)},
             )
-            await _send_problem(scope, send, exc, rate_headers)
+            await _send_problem(scope, send, limited, rate_headers)
             return
         scope.setdefault("state", {})["actor"] = actor
 

@@ -13,6 +13,10 @@ from services.events.schemas import EventRead, Participant
 from services.experts.schemas import Affiliation, ExpertRead
 from services.outcomes.schemas import Author, OutcomeSummary
 
+# The list models narrow their base models' lists to richer entries. mypy refuses that for a
+# list (invariant), hence the ignores below; pydantic validates each model by its own fields,
+# and nothing puts a base-class entry into these lists.
+
 
 class ListedAffiliation(Affiliation):
     """A post as lists return it: with the institution's current name."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy import BigInteger, Integer, String, Text
+from sqlalchemy import BigInteger, Integer, String, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kernel.db import UTCDateTime, new_metadata, utcnow
@@ -14,6 +15,11 @@ KEY_ID_PREFIX = "key"
 
 class Base(DeclarativeBase):
     metadata = new_metadata()
+
+    if TYPE_CHECKING:
+        # Each model here declares its own table, so `__table__` is a Table (Core DML takes
+        # one), not the FromClause `DeclarativeBase` promises for every kind of mapping.
+        __table__: ClassVar[Table]
 
 
 class ApiKey(Base):

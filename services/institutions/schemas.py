@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 
 from services.institutions.library import LIBRARY
 from services.kernel import identifiers
@@ -16,6 +17,7 @@ from services.kernel.fields import (
     Name,
     NameList,
     OwnerOrgField,
+    RecordId,
     RecordMeta,
     RecordSchemas,
     SourceField,
@@ -58,7 +60,7 @@ def _as_validator(normalize: Any) -> AfterValidator:
 Uscc = Annotated[str, _as_validator(identifiers.normalize_uscc)]
 RorId = Annotated[str, _as_validator(identifiers.normalize_ror)]
 RegionCode = Annotated[str, _as_validator(identifiers.normalize_region_code)]
-InstitutionId = record_ref(LIBRARY)
+InstitutionId = Annotated[RecordId, record_ref(LIBRARY)]
 
 # Fields a caller may write. Kept in one place so create, patch and upsert agree.
 WRITABLE_FIELDS = (
@@ -85,7 +87,7 @@ WRITABLE_FIELDS = (
 )
 READ_ONLY_FIELDS = ("id", "version", "created_at", "updated_at", "type_label", "status_label")
 
-EXAMPLE = {
+EXAMPLE: JsonDict = {
     "name": "清华大学",
     "name_en": "Tsinghua University",
     "aliases": ["国立清华大学"],
@@ -189,7 +191,7 @@ class InstitutionRead(RecordMeta, InstitutionFields):
 
     type_label: str = Field(description="Chinese label of `type`, e.g. 高校.")
     status_label: str = Field(description="Chinese label of `status`.")
-    owner_org: str  # type: ignore[assignment]
+    owner_org: str
 
     @model_validator(mode="before")
     @classmethod

@@ -155,17 +155,18 @@ class InstitutionService(RecordService[Institution]):
                 )
 
     async def _refuse_cycle(self, record_id: str, parent_id: str) -> None:
-        node: str | None = parent_id
+        node = parent_id
         for _ in range(MAX_HIERARCHY_DEPTH):
-            node = await self.repo.parent_of(node)
-            if node is None:
+            parent = await self.repo.parent_of(node)
+            if parent is None:
                 return
-            if node == record_id:
+            if parent == record_id:
                 raise InvalidReference(
                     "parent_id",
                     f"{parent_id} is below this institution in the hierarchy; that would "
                     "make a loop",
                 )
+            node = parent
         raise InvalidReference(
             "parent_id", f"the hierarchy above {parent_id} is deeper than {MAX_HIERARCHY_DEPTH}"
         )

@@ -115,6 +115,12 @@ class BulkLine:
     def ok(self) -> bool:
         return not self.errors and self.data is not None
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """`(source, external_id)` of a valid line (`ok`: only those are upserted)."""
+        assert self.source is not None and self.external_id is not None
+        return self.source, self.external_id
+
     def reject(self, problem: ProblemError) -> None:
         self.errors = problem_errors(problem)
 
@@ -199,6 +205,7 @@ def _parse_line(number: int, raw: bytes, model: type[BaseModel]) -> BulkLine:
     except PydanticValidationError as exc:
         item.errors = field_errors_from_pydantic(exc.errors())
         return item
+    # Every library's upsert schema has the key fields; `model` is only known as a BaseModel.
     item.source, item.external_id, item.data = data.source, data.external_id, data  # type: ignore[attr-defined]
     return item
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import BigInteger, Integer, String, func, select
@@ -31,6 +31,10 @@ class ChangeMixin:
     """Columns of a service's `changes` table; `feed_name` keys its advisory lock."""
 
     feed_name: ClassVar[str]
+
+    if TYPE_CHECKING:
+        # Mixed into declarative models, whose constructor takes column values by name.
+        def __init__(self, **kwargs: Any) -> None: ...
 
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
@@ -57,7 +61,7 @@ async def record_change(
 ) -> int:
     """Append one change in the caller's transaction (call it as its last write); its seq."""
     await lock_for_transaction(session, f"feed:{model.feed_name}")
-    change = model(  # type: ignore[call-arg]
+    change = model(
         entity=entity,
         record_id=record_id,
         op=op,

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, TypeAdapter
 
@@ -59,10 +59,14 @@ TextList = Annotated[
 NameList = Annotated[list[Name], AfterValidator(_dedupe), Field(max_length=100)]
 
 
-def record_ref(library: LibraryFacts) -> Any:
-    """The type of a reference to a record of `library` by its ID (`ins_…`): cleaned as a key,
-    so no NUL or look-alike reaches the database, and of the library's ID shape; whether the
-    record exists is the owning service's check."""
+RecordId = Annotated[str, Field(max_length=64)]
+
+
+def record_ref(library: LibraryFacts) -> AfterValidator:
+    """The check of a reference to a record of `library` by its ID (`ins_…`), used as
+    `Annotated[RecordId, record_ref(LIBRARY)]`: cleaned as a key, so no NUL or look-alike
+    reaches the database, and of the library's ID shape; whether the record exists is the
+    owning service's check."""
     prefix, what = library.id_prefix, library.entity.replace("_", " ")
 
     def check(value: str) -> str:
@@ -71,7 +75,7 @@ def record_ref(library: LibraryFacts) -> Any:
             raise ValueError(f"must be an {what} ID such as {prefix}_…, got {value[:40]!r}")
         return value
 
-    return Annotated[str, Field(max_length=64), AfterValidator(check)]
+    return AfterValidator(check)
 
 
 def _clean_key_text(value: object) -> object:

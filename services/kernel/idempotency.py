@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.kernel.db import JSONType, UTCDateTime, utcnow
+from services.kernel.db import JSONType, UTCDateTime, rowcount, utcnow
 from services.kernel.errors import Conflict, FieldError, ValidationFailed
 from services.kernel.internal_auth import Actor, InternalCaller
 from services.kernel.session import Session
@@ -147,7 +147,7 @@ async def claim_idempotency_key(
         .values(caller=caller, key=idempotency_key, fingerprint=fingerprint, created_at=now)
         .on_conflict_do_nothing()
     )
-    if claimed.rowcount == 1:  # type: ignore[attr-defined]
+    if rowcount(claimed) == 1:
         return Idempotency(session, model, caller, idempotency_key)
     # Taken: by a request that committed (a concurrent one was waited for by the insert).
     stored = (

@@ -68,10 +68,12 @@ async def require_internal_caller(
 ) -> Actor:
     """The forwarded caller; 401 without the internal token."""
     verify_internal_token(request, x_internal_token)
-    try:
-        role = Role(x_actor_role or Role.SERVICE)
-    except ValueError as exc:
-        raise Unauthorized(f"unknown actor role {x_actor_role[:20]!r}") from exc
+    role = Role.SERVICE
+    if x_actor_role:
+        try:
+            role = Role(x_actor_role)
+        except ValueError as exc:
+            raise Unauthorized(f"unknown actor role {x_actor_role[:20]!r}") from exc
     return Actor(role=role, org=x_actor_org or None, key_id=x_actor_key_id or None)
 
 

@@ -15,7 +15,11 @@ class LabelledEnum(StrEnum):
 
     label: str
 
-    def __new__(cls, value: str, label: str) -> Self:
+    # `label` defaults only so that a lookup by value (`Visibility("public")`, which never
+    # reaches __new__) type-checks; a member declared without one is refused.
+    def __new__(cls, value: str, label: str = "") -> Self:
+        if not label:
+            raise ValueError(f"{cls.__name__} member {value!r} is declared without its label")
         member = str.__new__(cls, value)
         member._value_ = value
         member.label = label

@@ -50,6 +50,7 @@ class LibraryService(ServiceSpec):
     ) -> LibraryService:
         """A record library's service from its `RecordRoutes`, or another's from its router."""
         record_routes = routes if isinstance(routes, RecordRoutes) else None
+        router = routes if isinstance(routes, APIRouter) else record_router(routes)
         return cls(
             name=library.name,
             label=library.label,
@@ -59,7 +60,7 @@ class LibraryService(ServiceSpec):
             routes=record_routes,
             library=library,
             tables=tables,
-            router=record_router(record_routes) if record_routes else routes,
+            router=router,
             references=dict(references or {}),
             make_missing_peers=make_missing_peers,
         )

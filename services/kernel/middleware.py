@@ -187,11 +187,11 @@ async def _refuse(scope: Scope, send: Send, problem: type[ProblemError], detail:
     )
 
 
-async def _send_problem(scope: Scope, send: Send, response: object) -> None:
+async def _send_problem(scope: Scope, send: Send, response: ASGIApp) -> None:
     async def no_receive() -> Message:
         return {"type": "http.disconnect"}
 
-    await response(scope, no_receive, send)  # type: ignore[operator]
+    await response(scope, no_receive, send)
 
 
 def _header(scope: Scope, name: str) -> str | None:

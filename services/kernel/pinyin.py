@@ -81,7 +81,13 @@ def _words(chunk: str) -> list[str]:
 def _syllables(text: str) -> list[str]:
     return [
         s
-        for s in lazy_pinyin(text, style=Style.NORMAL, errors=_words, strict=False)
+        for s in lazy_pinyin(
+            text,
+            style=Style.NORMAL,
+            # pypinyin also takes a list of words from `errors`; its stubs allow only str.
+            errors=_words,  # type: ignore[arg-type]
+            strict=False,
+        )
         if s and _WORD.fullmatch(s)
     ]
 

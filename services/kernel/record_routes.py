@@ -141,9 +141,11 @@ def record_router(spec: RecordRoutes) -> APIRouter:
         return plural if library.all_public else f"the {plural} the caller may see"
 
     Service = Annotated[Any, Depends(spec.service)]
+    # The library's models, known only at run time: typed Any so that they may annotate the
+    # routes' bodies, from which FastAPI reads them.
     listed_model: Any = spec.listed or spec.read
     read_model: Any = spec.read
-    fields_model = spec.fields
+    fields_model: Any = spec.fields
     create_model: Any = spec.create
     patch_model: Any = spec.patch
 
@@ -181,7 +183,7 @@ def record_router(spec: RecordRoutes) -> APIRouter:
         name=f"create_{singular}",
     )
     async def create_record(
-        body: create_model,  # type: ignore[valid-type]
+        body: create_model,
         service: Service,
         actor: Writer,
         response: Response,
@@ -202,7 +204,7 @@ def record_router(spec: RecordRoutes) -> APIRouter:
     async def upsert_record(
         source: SourcePath,
         external_id: ExternalIdPath,
-        body: fields_model,  # type: ignore[valid-type]
+        body: fields_model,
         service: Service,
         actor: Writer,
         response: Response,
@@ -259,7 +261,7 @@ def record_router(spec: RecordRoutes) -> APIRouter:
     )
     async def patch_record(
         ref: Ref,
-        body: patch_model,  # type: ignore[valid-type]
+        body: patch_model,
         service: Service,
         actor: Writer,
         response: Response,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -32,6 +32,10 @@ def record_indexes(table: str, *uniques: str | tuple[str, ...]) -> tuple[Index, 
 
 class RecordMixin:
     """Shared record columns; `version` drives ETags and the change feed's external versioning."""
+
+    if TYPE_CHECKING:
+        # Mixed into declarative models, whose constructor takes column values by name.
+        def __init__(self, **kwargs: Any) -> None: ...
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     owner_org: Mapped[str] = mapped_column(String(64), index=True)

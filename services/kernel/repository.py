@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Select, Text, cast, false, or_, select, up
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.kernel.db import rowcount
 from services.kernel.errors import Conflict
 from services.kernel.records import RecordMixin
 from services.kernel.visibility import VisibilityScope
@@ -24,7 +25,7 @@ class Repository(Generic[M]):
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def _live(self) -> Select[tuple[M]]:
+    def _live(self) -> Select[M]:
         return select(self.model).where(self.model.deleted_at.is_(None))
 
     async def get(self, record_id: str, *, include_deleted: bool = False) -> M | None:
@@ -67,7 +68,7 @@ class Repository(Generic[M]):
             result = await self.session.execute(stmt)
         except IntegrityError as exc:
             raise UniqueRace() from exc
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return rowcount(result) == 1
 
     async def live_mentioning(self, column: Any, record_id: str) -> Sequence[M]:
         """Live records whose JSON `column` holds `record_id` as a string (IDs are opaque,
@@ -105,7 +106,7 @@ class VisibleRepository(Repository[M]):
         stmt = self._visible(scope).where(self.model.id.in_(list(ids))).order_by(self.model.id)
         return (await self.session.execute(stmt)).scalars().all()
 
-    def _visible(self, scope: VisibilityScope) -> Select[tuple[M]]:
+    def _visible(self, scope: VisibilityScope) -> Select[M]:
         # Plain columns only (not `_live`, which a repository may widen with deferred bodies).
         stmt = select(self.model).where(self.model.deleted_at.is_(None))
         condition = self.visible_in(scope)

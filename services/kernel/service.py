@@ -166,6 +166,7 @@ class RecordService(LibraryService[M]):
         deleted or not)."""
         if self.library.all_public:
             return None
+        # A library not all public has a `visibility` column; `M` cannot say so.
         return lambda record: can_see(actor, record.visibility, record.owner_org)  # type: ignore[attr-defined]
 
     # reads
@@ -206,7 +207,7 @@ class RecordService(LibraryService[M]):
         return await upsert_lines(
             self.session,
             lines,
-            lambda line: self.upsert(line.source, line.external_id, line.data, actor),
+            lambda line: self.upsert(*line.key, line.data, actor),
             together=self.bulk_together,
         )
 
@@ -245,8 +246,8 @@ class RecordService(LibraryService[M]):
             key = {name: values[name] for name in ("owner_org", "source", "external_id")}
             keys.append(("external_id", f"{key['source']}/{key['external_id']}", key))
         admits = self.admits(actor) if actor is not None else None
-        for field, shown, columns in keys:
-            existing = await self.repo.get_live_by(**columns)
+        for field, shown, match in keys:
+            existing = await self.repo.get_live_by(**match)
             if existing is not None and existing.id != exclude_id:
                 named = existing.id if admits is None or admits(existing) else None
                 raise DuplicateIdentifier(self.entity, field, shown, named)

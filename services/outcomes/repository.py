@@ -12,7 +12,7 @@ from services.outcomes.models import Outcome
 class OutcomeRepository(VisibleRepository[Outcome]):
     model = Outcome
 
-    def _live(self) -> Select[tuple[Outcome]]:
+    def _live(self) -> Select[Outcome]:
         # Single-record lookups (by DOI, by source key) return the whole record.
         return super()._live().options(undefer(Outcome.full_text))
 

@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonDict
 
 from services.experts.library import LIBRARY as EXPERTS
 from services.institutions.library import LIBRARY as INSTITUTIONS
@@ -28,6 +29,7 @@ from services.kernel.fields import (
     Line,
     Name,
     OwnerOrgField,
+    RecordId,
     RecordMeta,
     RecordSchemas,
     SourceField,
@@ -153,8 +155,8 @@ def _full_text(value: str) -> str:
     return value
 
 
-ExpertId = record_ref(EXPERTS)
-InstitutionId = record_ref(INSTITUTIONS)
+ExpertId = Annotated[RecordId, record_ref(EXPERTS)]
+InstitutionId = Annotated[RecordId, record_ref(INSTITUTIONS)]
 Doi = Annotated[str, AfterValidator(_doi), Field(max_length=400)]
 Language = Annotated[str, AfterValidator(_language), Field(max_length=16)]
 PublishedOn = Annotated[str, BeforeValidator(_published)]
@@ -214,7 +216,7 @@ READ_ONLY_FIELDS = (
     "full_text_length",
 )
 
-EXAMPLE = {
+EXAMPLE: JsonDict = {
     "title": "关于加快建设科技强国的若干建议",
     "abstract": "围绕基础研究投入、科技人才评价和成果转化提出三条建议。",
     "type": "policy_brief",
@@ -348,7 +350,7 @@ class OutcomeSummary(RecordMeta, OutcomeContent):
 
     model_config = ConfigDict(extra="ignore", from_attributes=True)
 
-    owner_org: str  # type: ignore[assignment]
+    owner_org: str
     type_label: str = Field(description="Chinese label of `type`, e.g. 政策建议.")
     visibility_label: str = Field(description="Chinese label of `visibility`, e.g. 公开.")
     published_precision: DatePrecision | None = Field(

@@ -36,7 +36,7 @@ exit status: 0 all rows imported · 1 some rows rejected (see the rejects file) 
 """
 
 
-def add_import_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_import_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "import",
         help="bulk-import CSV, XLSX, JSON or JSONL files through the gateway",

@@ -43,8 +43,8 @@ class Linker:
 
     async def prefetch(self, names: Iterable[str]) -> None:
         """Resolve every name not cached yet, `concurrency` requests at a time, into the cache."""
-        wanted = {n.strip() for n in names} - self.cache.keys()
-        wanted = sorted(n for n in wanted if n and not is_id(n, "ins"))
+        uncached = {n.strip() for n in names} - self.cache.keys()
+        wanted = sorted(n for n in uncached if n and not is_id(n, "ins"))
         if not wanted:
             return
         limit = asyncio.Semaphore(self.concurrency)

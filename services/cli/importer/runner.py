@@ -280,14 +280,14 @@ async def run_import(
         raise UsageError("give at least one file to import")
     if not 1 <= options.batch_size <= MAX_BULK_LINES:
         raise UsageError(f"--batch-size must be between 1 and {MAX_BULK_LINES}")
-    extra = {"sleep": sleep} if sleep is not None else {}
+    extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
     client = GatewayClient(
         options.gateway,
         options.key,
         transport=transport,
         retries=options.retries,
         backoff=options.backoff,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
     async with client:
         run = _Run(options, client)

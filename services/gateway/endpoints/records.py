@@ -5,7 +5,7 @@ one OpenAPI document. No `from __future__ import annotations` here: FastAPI must
 real body types, which are chosen at runtime.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request, Response, status
 
@@ -116,9 +116,12 @@ def library_router(library: Library) -> APIRouter:
     ]
     # Under a path parameter (a special database's slug) a write can name a parent that is absent.
     missing_parent = (404,) if "{" in library.path else ()
-    CreateBody = library.create_schema
-    PatchBody = library.patch_schema
-    UpsertBody = library.upsert_schema
+    # The library's models, known only at run time: typed Any so that they may annotate the
+    # routes' bodies, from which FastAPI reads them.
+    listed_model: Any = library.list_schema or library.read_schema
+    CreateBody: Any = library.create_schema
+    PatchBody: Any = library.patch_schema
+    UpsertBody: Any = library.upsert_schema
     # A DOI holds '/' (doi:10.1234/abc), so an outcome's ref takes the rest of the path, as in
     # the outcomes service; without it `GET /api/v1/outcomes/doi:…` matched no route.
     one = "/{ref:path}" if library.ref_is_path else "/{ref}"
@@ -131,7 +134,7 @@ def library_router(library: Library) -> APIRouter:
 
     @router.get(
         "",
-        response_model=ListEnvelope[library.list_schema or library.read_schema],
+        response_model=ListEnvelope[listed_model],
         summary=f"Search and list records ({library.label})",
         description=_list_description(library),
         responses=problem_responses(400, 401, 404, 429, 503),

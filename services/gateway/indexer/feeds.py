@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from services.gateway.models import IndexerCursor, IndexerLease
 from services.kernel.changefeed import ChangePage
-from services.kernel.db import Database, utcnow
+from services.kernel.db import Database, rowcount, utcnow
 from services.kernel.http import ServiceClient
 
 CHANGES_PATH = "/internal/changes"
@@ -142,7 +142,7 @@ class IndexerStore:
         )
         async with self.database.sessionmaker() as session, session.begin():
             result = await session.execute(stmt)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(rowcount(result))
 
     async def record_error(self, feed: str, holder: str, error: str | None) -> None:
         """Store (or clear, with None) the feed's current error, while we hold its lease."""

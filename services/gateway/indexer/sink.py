@@ -207,13 +207,13 @@ class SearchSink:
             await self.backend.ensure_library(schema)
             return dataset_document(source)
         if change.entity == "dataset_record":
-            schema = await self.catalogue.dataset(source["dataset"], source.get("dataset_id"))
-            if schema is None:
+            known = await self.catalogue.dataset(source["dataset"], source.get("dataset_id"))
+            if known is None:
                 logger.warning(
                     "record %s of unknown dataset %s", change.record_id, source["dataset"]
                 )
                 return None
-            return dataset_record_document(source, schema, self.analyzer)
+            return dataset_record_document(source, known, self.analyzer)
         return await self.build(_ENTITY_LIBRARY[change.entity], source, cache)
 
     async def build(

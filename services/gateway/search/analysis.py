@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import jieba
 
@@ -327,9 +327,9 @@ class Analyzer:
         self._ready = False
         self._initial_terms = list(terms) if terms is not None else None
 
-    def with_options(self, **changes: object) -> Analyzer:
+    def with_options(self, **changes: Any) -> Analyzer:
         """A new analyzer with some options changed, sharing the dictionary when it can."""
-        options = replace(self.options, **changes)  # type: ignore[arg-type]
+        options = replace(self.options, **changes)
         clone = Analyzer(options, terms=self._initial_terms)
         if options.domain_dictionary == self.options.domain_dictionary:
             # jieba's dictionary costs ~100 MB and half a second: share it, and its lock.

@@ -103,9 +103,9 @@ def parse_q(
         )
         alternatives = [terms]
         if not is_phrase and phrase_tokenize is not None:
-            exact = tuple(phrase_tokenize(word or ""))
-            if len(exact) > 1 and exact != tokens:
-                alternatives.append(Terms(exact, phrase=True, boost=EXACT_STRING_BOOST))
+            whole_word = tuple(phrase_tokenize(word or ""))
+            if len(whole_word) > 1 and whole_word != tokens:
+                alternatives.append(Terms(whole_word, phrase=True, boost=EXACT_STRING_BOOST))
         expansions = list(synonyms(word or "")) if synonyms is not None and not is_phrase else []
         for other in expansions:
             other_tokens = tuple(tokenize(other))

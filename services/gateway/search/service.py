@@ -3,6 +3,7 @@ statistics and affiliation matching. Visibility is applied to every one of them.
 
 from __future__ import annotations
 
+import builtins  # `list` in annotations is the builtin, not SearchService.list
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -171,7 +172,9 @@ class SearchService:
             record["highlight"] = marked
         return record
 
-    async def _facet(self, field: FilterField, buckets: Sequence[FacetBucket]) -> list[dict]:
+    async def _facet(
+        self, field: FilterField, buckets: Sequence[FacetBucket]
+    ) -> builtins.list[dict[str, Any]]:
         labels = await self.labels(field, [b.value for b in buckets])
         return [
             {"value": b.value, "label": labels.get(str(b.value), str(b.value)), "count": b.count}
@@ -261,7 +264,7 @@ class SearchService:
 
     async def autocomplete(
         self, q: str, libraries: Sequence[str], actor: Actor
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         prefix = normalize(q).replace(" ", "")
         if not prefix:
             return []
@@ -309,7 +312,9 @@ class SearchService:
             ],
         }
 
-    async def match_affiliation(self, affiliation: str, actor: Actor) -> list[dict[str, Any]]:
+    async def match_affiliation(
+        self, affiliation: str, actor: Actor
+    ) -> builtins.list[dict[str, Any]]:
         """Free-text affiliation → ranked institutions; `chosen` only when one is clearly right.
 
         A candidate is chosen when its full name (or an alias) appears in the affiliation and

@@ -59,8 +59,10 @@ import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, TypeVar
 
+from elastic_transport import HttpxAsyncHttpNode
 from elasticsearch import ApiError, AsyncElasticsearch, SerializationError, TransportError
 from elasticsearch.serializer import OrjsonSerializer
 
@@ -204,7 +206,7 @@ def _from_bucket_key(kind: str | None, key: Any, key_as_string: str | None = Non
         return int(key)
     if kind == FieldKind.NUMBER and isinstance(key, int | float):
         return float(key)
-    return key  # type: ignore[no-any-return]
+    return key
 
 
 def _normalise_prefix(prefix: str) -> str:
@@ -232,7 +234,7 @@ class ElasticsearchBackend:
         self._analyzer = analyzer
         self._client = AsyncElasticsearch(
             url,
-            node_class="httpxasync",
+            node_class=HttpxAsyncHttpNode,
             request_timeout=request_timeout,
             max_retries=1,
             retry_on_timeout=False,
@@ -394,7 +396,8 @@ class ElasticsearchBackend:
             try:
                 await self._call(
                     "create an index",
-                    lambda index=index: self._client.indices.create(
+                    partial(
+                        self._client.indices.create,
                         index=index,
                         settings=self._settings(),
                         mappings=mapping,
@@ -447,9 +450,7 @@ class ElasticsearchBackend:
         for index in sorted(indices):
             await self._call(
                 "delete an index",
-                lambda index=index: self._client.indices.delete(
-                    index=index, ignore_unavailable=True
-                ),
+                partial(self._client.indices.delete, index=index, ignore_unavailable=True),
             )
         self._libraries.pop(name, None)
 
@@ -553,7 +554,8 @@ class ElasticsearchBackend:
         while True:
             response = await self._call(
                 "read changes",
-                lambda after=after: self._client.search(
+                partial(
+                    self._client.search,
                     index=source_index,
                     query=query,
                     sort=[{"id": "asc"}],
@@ -600,8 +602,8 @@ class ElasticsearchBackend:
         }
         for name, tokens in document.tokens.items():
             body[f"tok_{name}"] = tokens
-        for name, values in document.exact.items():
-            body[f"exact_{name}"] = values
+        for name, strings in document.exact.items():
+            body[f"exact_{name}"] = strings
         for name, values in document.values.items():
             converted = [_es_value(v) for v in values if v is not None]
             body[f"v_{name}"] = converted
@@ -643,7 +645,8 @@ class ElasticsearchBackend:
             chunk = operations[start : start + 2 * BULK_CHUNK]
             response = await self._call(
                 "write documents",
-                lambda chunk=chunk: self._client.bulk(
+                partial(
+                    self._client.bulk,
                     operations=chunk,
                     refresh=self._refresh if refresh else False,
                     require_alias=require_alias or None,
@@ -717,8 +720,8 @@ class ElasticsearchBackend:
             chunk = unique[start : start + PAGE]
             response = await self._call(
                 "read documents",
-                lambda chunk=chunk: self._client.mget(
-                    index=alias, ids=chunk, source_includes=["source", "deleted"]
+                partial(
+                    self._client.mget, index=alias, ids=chunk, source_includes=["source", "deleted"]
                 ),
             )
             for item in response.body["docs"]:
@@ -748,7 +751,8 @@ class ElasticsearchBackend:
         while True:
             response = await self._call(
                 "search",
-                lambda after=after: self._client.search(
+                partial(
+                    self._client.search,
                     index=alias,
                     query=query,
                     sort=[{"id": "asc"}],
@@ -928,7 +932,8 @@ class ElasticsearchBackend:
                 composite["after"] = after
             response = await self._call(
                 "compute statistics",
-                lambda composite=composite: self._client.search(
+                partial(
+                    self._client.search,
                     index=index,
                     query=query,
                     size=0,

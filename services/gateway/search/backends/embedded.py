@@ -569,7 +569,9 @@ class EmbeddedBackend:
             return int(row[0])
         if not create:
             return None
-        return int(conn.execute("INSERT INTO libraries (name) VALUES (?)", (name,)).lastrowid)
+        lib = conn.execute("INSERT INTO libraries (name) VALUES (?)", (name,)).lastrowid
+        assert lib is not None  # set by every INSERT of a row
+        return lib
 
     @classmethod
     def _existing(cls, conn: sqlite3.Connection, name: str) -> int:
