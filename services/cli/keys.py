@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.config import GatewaySettings
 from services.gateway.keys.schemas import KeyCreate, KeyRead
@@ -17,13 +20,20 @@ from services.kernel.settings import PlatformSettings
 from services.registry import GATEWAY
 
 
-def _database() -> Database:
+@asynccontextmanager
+async def _key_service() -> AsyncIterator[tuple[ApiKeyService, AsyncSession]]:
+    """The key service on the gateway's database, for one command; the caller commits."""
     settings = GATEWAY.settings()
-    return Database(
+    database = Database(
         settings.resolved_database_url(PlatformSettings()),
         schema=settings.resolved_schema(),
         pool_size=1,
     )
+    try:
+        async with database.sessionmaker() as session:
+            yield ApiKeyService(session), session
+    finally:
+        await database.dispose()
 
 
 def _parse_expiry(value: str | None) -> datetime | None:
@@ -41,43 +51,29 @@ async def _create(args: argparse.Namespace) -> int:
         rate_limit=args.rate_limit,
         expires_at=_parse_expiry(args.expires),
     )
-    database = _database()
-    try:
-        async with database.sessionmaker() as session:
-            key, secret = await ApiKeyService(session).create(
-                data,
-                default_rate_limit=GatewaySettings().default_key_rate_limit,
-                created_by="cli",
-            )
-            await session.commit()
-    finally:
-        await database.dispose()
+    async with _key_service() as (keys, session):
+        key, secret = await keys.create(
+            data, default_rate_limit=GatewaySettings().default_key_rate_limit, created_by="cli"
+        )
+        await session.commit()
     print(f"id:     {key.id}\nrole:   {key.role}\norg:    {key.org or '-'}")
     print(f"secret: {secret}\n(shown once: store it now; only its hash is kept)")
     return 0
 
 
 async def _list(args: argparse.Namespace) -> int:
-    database = _database()
-    try:
-        async with database.sessionmaker() as session:
-            keys = await ApiKeyService(session).list(include_revoked=args.all)
-    finally:
-        await database.dispose()
-    for key in map(KeyRead.model_validate, keys):
+    async with _key_service() as (keys, _session):
+        listed = await keys.list(include_revoked=args.all)
+    for key in map(KeyRead.model_validate, listed):
         state = "revoked" if key.revoked_at else "active"
         print(f"{key.id}  {key.role:<7} {key.org or '-':<12} {state:<8} {key.name}")
     return 0
 
 
 async def _revoke(args: argparse.Namespace) -> int:
-    database = _database()
-    try:
-        async with database.sessionmaker() as session:
-            key = await ApiKeyService(session).revoke(args.key_id)
-            await session.commit()
-    finally:
-        await database.dispose()
+    async with _key_service() as (keys, session):
+        key = await keys.revoke(args.key_id)
+        await session.commit()
     print(f"revoked {key.id}")
     return 0
 

@@ -27,6 +27,7 @@ from services.kernel.fields import (
     Org,
     OwnerOrgField,
     RecordMeta,
+    RecordSchemas,
     SourceField,
     check_import_key,
     clean_line,
@@ -277,26 +278,6 @@ def _checked_options(where: str, type_: str, options: list[EnumOption]) -> list[
     return result
 
 
-# Definition fields a caller may write; `slug` is accepted in a patch only unchanged.
-DATASET_WRITABLE_FIELDS = (
-    "slug",
-    "name",
-    "name_en",
-    "description",
-    "visibility",
-    "fields",
-    "title_field",
-    "owner_org",
-)
-DATASET_READ_ONLY_FIELDS = (
-    "id",
-    "version",
-    "created_at",
-    "updated_at",
-    "record_count",
-    "visibility_label",
-)
-
 EXAMPLE_DATASET: JsonDict = {
     "slug": "frontier-questions",
     "name": "重大科学问题和工程技术难题",
@@ -381,17 +362,6 @@ class DatasetCreate(DatasetFields):
     """Body of `POST /datasets`."""
 
 
-class DatasetPatch(MergePatch):
-    """Body of `PATCH /datasets/{slug}` (JSON merge patch; `fields` replaces the whole list)."""
-
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"visibility": "partner", "description": None}]},
-    )
-
-    writable_fields = DATASET_WRITABLE_FIELDS
-    read_only_fields = DATASET_READ_ONLY_FIELDS
-
-
 class DatasetRead(BaseModel):
     """A dataset definition as returned by the API."""
 
@@ -411,18 +381,15 @@ class DatasetRead(BaseModel):
     record_count: int = Field(description="Live records in the dataset.")
 
 
-# --- records ------------------------------------------------------------------------------
+class DatasetPatch(MergePatch, fields=DatasetFields, read=DatasetRead):
+    """Body of `PATCH /datasets/{slug}` (JSON merge patch; `fields` replaces the whole list)."""
 
-RECORD_WRITABLE_FIELDS = ("values", "owner_org", "source", "external_id")
-RECORD_READ_ONLY_FIELDS = (
-    "id",
-    "dataset",
-    "title",
-    "labels",
-    "version",
-    "created_at",
-    "updated_at",
-)
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"visibility": "partner", "description": None}]},
+    )
+
+
+# --- records ------------------------------------------------------------------------------
 
 
 class RecordFields(BaseModel):
@@ -464,17 +431,6 @@ class RecordCreate(RecordFields):
     """Body of `POST /datasets/{slug}/records`."""
 
 
-class RecordPatch(MergePatch):
-    """Body of a record `PATCH` (JSON merge patch): `{"values": {"year": null}}` clears one."""
-
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"values": {"name_en": "Number theory"}}]}
-    )
-
-    writable_fields = RECORD_WRITABLE_FIELDS
-    read_only_fields = RECORD_READ_ONLY_FIELDS
-
-
 class RecordRead(RecordMeta):
     """A dataset record as returned by the API."""
 
@@ -486,3 +442,15 @@ class RecordRead(RecordMeta):
     labels: dict[str, Any] = Field(
         description='Labels of enum values, e.g. `{"division": "数理"}`.'
     )
+
+
+class RecordPatch(MergePatch, fields=RecordFields, read=RecordRead):
+    """Body of a record `PATCH` (JSON merge patch): `{"values": {"year": null}}` clears one."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"values": {"name_en": "Number theory"}}]}
+    )
+
+
+# A special database's records, as the gateway serves them at /datasets/{slug}/records.
+SCHEMAS = RecordSchemas(RecordFields, RecordCreate, RecordPatch, RecordRead)

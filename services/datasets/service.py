@@ -41,12 +41,7 @@ from services.datasets.models import (
 )
 from services.datasets.references import ReferenceChecker
 from services.datasets.repository import DatasetRepository, ImportKey, Lock, RecordRepository
-from services.datasets.schemas import (
-    DATASET_WRITABLE_FIELDS,
-    RECORD_WRITABLE_FIELDS,
-    DatasetFields,
-    RecordFields,
-)
+from services.datasets.schemas import DatasetFields, DatasetPatch, RecordFields, RecordPatch
 from services.datasets.values import canonical, references, short, validate_values
 from services.kernel.bulk import BulkLine, BulkResponse, upsert_lines
 from services.kernel.changefeed import record_change
@@ -146,7 +141,7 @@ class DatasetService(LibraryService[Dataset]):
         """Apply a merge patch; migrate the records it affects or refuse. (dataset, migrated)."""
         dataset = await self.get(slug, actor, lock="update")
         expected = expected_version(if_match, dataset.version)
-        current = {name: getattr(dataset, name) for name in DATASET_WRITABLE_FIELDS}
+        current = {name: getattr(dataset, name) for name in DatasetPatch.writable_fields}
         data = patched(DatasetFields, current, patch)
         if data.slug != dataset.slug:
             raise SlugIsPermanent()
@@ -331,7 +326,7 @@ class RecordService(LibraryService[DatasetRecord]):
         dataset = await self.datasets.get(slug, actor, lock="share")
         record = await self._record(dataset, record_id)
         expected = self._may_change(record, if_match, actor)
-        current = {name: getattr(record, name) for name in RECORD_WRITABLE_FIELDS}
+        current = {name: getattr(record, name) for name in RecordPatch.writable_fields}
         data = patched(RecordFields, current, patch)
         view = DatasetView.of(dataset)
         return dataset, await self._apply(view, record, expected, data, actor)

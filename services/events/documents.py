@@ -6,6 +6,7 @@ from typing import Any
 
 from services.events.models import Event
 from services.events.schemas import KIND_LABELS, ROLE_LABELS, EventKind, ParticipantRole
+from services.kernel.records import record_meta
 from services.kernel.visibility import VISIBILITY_LABELS, Visibility
 from services.vocabularies.disciplines import disciplines
 
@@ -62,9 +63,6 @@ def event_document(record: Event) -> dict[str, Any]:
         "outcome_ids": list(record.outcome_ids or []),
         "visibility": record.visibility,
         "visibility_label": VISIBILITY_LABELS[Visibility(record.visibility)],
-        "owner_org": record.owner_org,
         "url": record.url,
-        "version": record.version,
-        "created_at": record.created_at.isoformat(),
-        "updated_at": record.updated_at.isoformat(),
+        **record_meta(record),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import JsonDict
@@ -18,7 +18,7 @@ from services.kernel.fields import (
     Name,
     OwnerOrgField,
     RecordId,
-    RecordMeta,
+    RecordRead,
     RecordSchemas,
     SourceField,
     TextList,
@@ -28,7 +28,7 @@ from services.kernel.fields import (
 )
 from services.kernel.labelled import LabelledEnum
 from services.kernel.merge_patch import MergePatch
-from services.kernel.visibility import VISIBILITY_LABELS, Visibility
+from services.kernel.visibility import Visibility
 from services.outcomes.library import LIBRARY as OUTCOMES
 from services.vocabularies.disciplines import DisciplineCode
 
@@ -83,34 +83,6 @@ class Participant(BaseModel):
             raise ValueError("give expert_id (an exp_… ID) or name (as announced), or both")
         return self
 
-
-# Fields a caller may write. Kept in one place so create, patch and upsert agree.
-WRITABLE_FIELDS = (
-    "title",
-    "kind",
-    "series",
-    "series_number",
-    "starts_on",
-    "ends_on",
-    "region_code",
-    "province",
-    "city",
-    "venue",
-    "organiser_ids",
-    "co_organiser_ids",
-    "participants",
-    "topics",
-    "keywords",
-    "disciplines",
-    "summary",
-    "outcome_ids",
-    "visibility",
-    "url",
-    "owner_org",
-    "source",
-    "external_id",
-)
-READ_ONLY_FIELDS = ("id", "version", "created_at", "updated_at", "kind_label", "visibility_label")
 
 EXAMPLE: JsonDict = {
     "title": "智汇双月谈：科技自立自强与新型举国体制",
@@ -215,38 +187,20 @@ class EventCreate(EventFields):
     """Body of `POST /events`."""
 
 
-class EventPatch(MergePatch):
-    """Body of `PATCH` (JSON merge patch): only the fields to change; `null` clears a field."""
-
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"visibility": "public", "venue": None}]},
-    )
-
-    writable_fields = WRITABLE_FIELDS
-    read_only_fields = READ_ONLY_FIELDS
-
-
-class EventRead(RecordMeta, EventFields):
+class EventRead(RecordRead, EventFields, extra="ignore"):
     """An event as returned by the API."""
-
-    model_config = ConfigDict(extra="ignore", from_attributes=True)
 
     owner_org: str
     kind_label: str = Field(description="Chinese label of `kind`, e.g. 座谈会.")
     visibility_label: str = Field(description="Chinese label of `visibility`, e.g. 公开.")
 
-    @model_validator(mode="before")
-    @classmethod
-    def from_record(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            record = data
-            data = {
-                name: getattr(record, name)
-                for name in (*RecordMeta.model_fields, *EventFields.model_fields)
-            }
-        data["kind_label"] = KIND_LABELS[EventKind(data["kind"])]
-        data["visibility_label"] = VISIBILITY_LABELS[Visibility(data["visibility"])]
-        return data
+
+class EventPatch(MergePatch, fields=EventFields, read=EventRead):
+    """Body of `PATCH` (JSON merge patch): only the fields to change; `null` clears a field."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"visibility": "public", "venue": None}]},
+    )
 
 
 SCHEMAS = RecordSchemas(EventFields, EventCreate, EventPatch, EventRead)

@@ -12,22 +12,13 @@ from services.events.documents import event_document
 from services.events.library import LIBRARY
 from services.events.models import TABLES, Event
 from services.events.repository import EventRepository
-from services.events.schemas import WRITABLE_FIELDS, EventFields
+from services.events.schemas import EventFields
 from services.kernel.bulk import BulkLine
 from services.kernel.errors import UnknownReferences
 from services.kernel.http import ServiceClient
 from services.kernel.internal_auth import Actor
 from services.kernel.lookup import RecordLookup
-from services.kernel.merge_patch import patched
-from services.kernel.ownership import (
-    UpsertResult,
-    ensure_may_write,
-    owner_for_create,
-    owner_for_update,
-)
 from services.kernel.peers import Location, NamedRecords, live_among, unknown_references
-from services.kernel.record_ids import new_id
-from services.kernel.records import changed_values
 from services.kernel.service import RecordService
 
 LOOKUP = RecordLookup.of_library(LIBRARY, {})
@@ -46,6 +37,7 @@ class EventService(RecordService[Event]):
     change_model = TABLES.change
     library = LIBRARY
     lookup = LOOKUP
+    fields = EventFields
     unique_columns = (("series", "series_number"),)
     # `upsert` keeps no state across lines (`live_references` only grows with IDs found
     # live), so the lines may go in one savepoint (kernel/bulk.py).
@@ -62,42 +54,6 @@ class EventService(RecordService[Event]):
         return event_document(record)
 
     # writes
-
-    async def create(self, data: EventFields, actor: Actor, *, key_free: bool = False) -> Event:
-        """A new record; `key_free`: its (source, external_id) was just looked up and is free."""
-        owner = owner_for_create(data.owner_org, actor)
-        await self._check_references(data, previous=None, actor=actor)
-        values = _columns(data) | {"owner_org": owner}
-        await self._check_identifiers(values, exclude_id=None, actor=actor, key_free=key_free)
-        return await self._insert(new_id(LIBRARY.id_prefix), values)
-
-    async def update(
-        self, ref: str, patch: dict[str, Any], if_match: str | None, actor: Actor
-    ) -> Event:
-        """Apply a JSON merge patch, only if the caller's ETag is current."""
-        record = await self.get(ref, actor)
-        expected = self._may_change(record, if_match, actor)
-        current = {name: getattr(record, name) for name in WRITABLE_FIELDS}
-        data = patched(EventFields, current, patch)
-        return await self._apply(record, expected, data, actor)
-
-    async def upsert(
-        self, source: str, external_id: str, data: EventFields, actor: Actor
-    ) -> tuple[Event, UpsertResult]:
-        """Create or replace the record keyed by `(owner, source, external_id)`; imports re-run
-        safely, and each organisation has its own key space."""
-        data = data.model_copy(update={"source": source, "external_id": external_id})
-        owner = owner_for_create(data.owner_org, actor)
-
-        async def replace(existing: Event) -> Event:
-            ensure_may_write(existing.owner_org, actor)
-            return await self._apply(existing, existing.version, data, actor)
-
-        return await self._create_or_replace(
-            {"owner_org": owner, "source": source, "external_id": external_id},
-            lambda: self.create(data, actor, key_free=True),
-            replace,
-        )
 
     async def _before_bulk(self, lines: Sequence[BulkLine]) -> None:
         """The institutions, experts and outcomes of every line, asked for in one call per
@@ -121,18 +77,20 @@ class EventService(RecordService[Event]):
 
     # rules
 
-    async def _apply(self, record: Event, expected: int, data: EventFields, actor: Actor) -> Event:
-        values = _columns(data)
-        values["owner_org"] = owner_for_update(record.owner_org, values["owner_org"], actor)
-        changed = changed_values(record, values)
-        if not changed:
-            return record  # nothing to write: no new version, no change-feed entry
-        await self._check_references(data, previous=record, actor=actor)
-        await self._check_identifiers(values, exclude_id=record.id, actor=actor)
-        return await self._save(record, expected, changed)
+    def _columns(self, data: EventFields) -> dict[str, Any]:
+        values = super()._columns(data)
+        # Dates as dates (the JSON dump has them as strings).
+        values["starts_on"], values["ends_on"] = data.starts_on, data.ends_on
+        return values
 
     async def _check_references(
-        self, data: EventFields, *, previous: Event | None, actor: Actor
+        self,
+        data: EventFields,
+        values: dict[str, Any],
+        *,
+        record_id: str,
+        previous: Event | None,
+        actor: Actor,
     ) -> None:
         """Institutions, experts and outcomes named for the first time must exist in their
         services (an outcome: one the caller may see). References the record already holds
@@ -164,13 +122,6 @@ class EventService(RecordService[Event]):
         )
         if problems:
             raise UnknownReferences(problems)
-
-
-def _columns(data: EventFields) -> dict[str, Any]:
-    """Validated fields as column values (dates as dates)."""
-    values = data.model_dump(mode="json")
-    values["starts_on"], values["ends_on"] = data.starts_on, data.ends_on
-    return values
 
 
 async def count_institution_references(session: AsyncSession, institution_id: str) -> int:

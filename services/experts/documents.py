@@ -6,6 +6,7 @@ from typing import Any
 
 from services.experts.models import Expert
 from services.experts.schemas import RESTRICTED_FIELDS, Affiliation
+from services.kernel.records import record_meta
 from services.vocabularies.disciplines import disciplines as discipline_vocabulary
 
 
@@ -43,11 +44,8 @@ def expert_document(record: Expert) -> dict[str, Any]:
         "bio": record.bio,
         "orcid": record.orcid,
         "homepage": record.homepage,
-        "owner_org": record.owner_org,
         "visibility": "public",
-        "version": record.version,
-        "created_at": record.created_at.isoformat(),
-        "updated_at": record.updated_at.isoformat(),
+        **record_meta(record),
     }
     assert not set(RESTRICTED_FIELDS) & document.keys()
     return document

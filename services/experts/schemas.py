@@ -31,6 +31,7 @@ from services.kernel.fields import (
     OwnerOrgField,
     RecordId,
     RecordMeta,
+    RecordRead,
     RecordSchemas,
     SourceField,
     TextList,
@@ -45,34 +46,8 @@ from services.vocabularies.disciplines import disciplines as discipline_vocabula
 # Contact details: stored and returned to signed-in roles, never published in the change feed.
 RESTRICTED_FIELDS = ("email", "phone")
 
-# Fields a caller may write. Kept in one place so create, patch and upsert agree.
-WRITABLE_FIELDS = (
-    "name",
-    "name_en",
-    "title",
-    "honors",
-    "affiliations",
-    "disciplines",
-    "research_areas",
-    "bio",
-    "orcid",
-    "homepage",
-    "email",
-    "phone",
-    "owner_org",
-    "source",
-    "external_id",
-)
 # Maintained by the platform: derived from other fields or by the record lifecycle.
 DERIVED_FIELDS = ("name_pinyin", "name_initials")
-READ_ONLY_FIELDS = (
-    "id",
-    "version",
-    "created_at",
-    "updated_at",
-    *DERIVED_FIELDS,
-    "disciplines_labels",
-)
 
 MAX_AFFILIATIONS = 50
 MAX_DISCIPLINES = 50
@@ -261,24 +236,8 @@ class ExpertCreate(ExpertFields):
     """Body of `POST /experts`."""
 
 
-class ExpertPatch(MergePatch):
-    """Body of `PATCH` (JSON merge patch): only the fields to change; `null` clears a field.
-
-    Lists (`affiliations`, `disciplines`, …) are replaced as a whole, as RFC 7396 says.
-    """
-
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"title": "教授", "phone": None}]},
-    )
-
-    writable_fields = WRITABLE_FIELDS
-    read_only_fields = READ_ONLY_FIELDS
-
-
-class ExpertRead(RecordMeta, ExpertFields):
+class ExpertRead(RecordRead, ExpertFields, extra="ignore"):
     """An expert as returned by the API; `email` and `phone` are absent for anonymous callers."""
-
-    model_config = ConfigDict(extra="ignore", from_attributes=True)
 
     owner_org: str
     name_pinyin: str = Field(description="Toneless pinyin of `name`, e.g. `zhang san` (derived).")
@@ -307,12 +266,23 @@ class ExpertRead(RecordMeta, ExpertFields):
 
     @classmethod
     def from_record(cls, record: Any, *, include_restricted: bool) -> ExpertRead:
-        names = (*WRITABLE_FIELDS, *DERIVED_FIELDS, *RecordMeta.model_fields)
+        names = (*ExpertFields.model_fields, *DERIVED_FIELDS, *RecordMeta.model_fields)
         data = {name: getattr(record, name) for name in names}
         if not include_restricted:
             for field in RESTRICTED_FIELDS:
                 data.pop(field)
         return cls.model_validate(data)
+
+
+class ExpertPatch(MergePatch, fields=ExpertFields, read=ExpertRead):
+    """Body of `PATCH` (JSON merge patch): only the fields to change; `null` clears a field.
+
+    Lists (`affiliations`, `disciplines`, …) are replaced as a whole, as RFC 7396 says.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"title": "教授", "phone": None}]},
+    )
 
 
 SCHEMAS = RecordSchemas(ExpertFields, ExpertCreate, ExpertPatch, ExpertRead)

@@ -7,17 +7,17 @@ special databases' records, served per database, are declared here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import Depends, Path
-from pydantic import BaseModel
 
 from services.datasets import library as datasets_library
 from services.datasets import schemas as dataset_schemas
 from services.gateway.proxy import RecordShaper
 from services.gateway.search.libraries import LIBRARY_SEARCHES
 from services.kernel.component import ServiceSpec
+from services.kernel.fields import RecordSchemas
 from services.kernel.internal_auth import Actor, Role
 from services.kernel.library import LibraryDeclarationError, LibraryFacts, library_named
 from services.kernel.visibility import can_see
@@ -66,13 +66,9 @@ class Library:
     label: str
     service: str
     id_prefix: str
-    read_schema: type[BaseModel]
-    create_schema: type[BaseModel]
-    patch_schema: type[BaseModel]
-    upsert_schema: type[BaseModel]
+    # Bodies and answers; a list entry as the gateway lists it (with joined names).
+    schemas: RecordSchemas
     shape: RecordShaper
-    # Schema of one list entry (a summary may leave out long fields).
-    list_schema: type[BaseModel] | None = None
     # Whether a record's visibility must be checked before a write is forwarded.
     has_visibility: bool = False
     external_ids: str = ""
@@ -96,17 +92,14 @@ class Library:
             raise LibraryDeclarationError(f"{spec.name}: its service declares no record routes")
         search = LIBRARY_SEARCHES.get(spec.name)
         body_limit = spec.settings.model_fields["max_body_bytes"].default
+        listed = (search.listed if search else None) or routes.schemas.listed
         return cls(
             name=library.name,
             label=library.label,
             service=library.name,
             id_prefix=library.id_prefix,
-            read_schema=routes.read,
-            create_schema=routes.create,
-            patch_schema=routes.patch,
-            upsert_schema=routes.fields,
+            schemas=replace(routes.schemas, listed=listed),
             shape=record_shaper(library, routes.restricted_fields),
-            list_schema=(search.listed if search else None) or routes.listed,
             has_visibility=not library.all_public,
             external_ids=", ".join(f"`{example}`" for example in library.external_ids),
             max_body_bytes=body_limit,
@@ -119,10 +112,7 @@ DATASET_RECORDS = Library(
     label="特色数据库记录",
     service=datasets_library.LIBRARY.name,
     id_prefix=datasets_library.LIBRARY.other_prefixes[0],
-    read_schema=dataset_schemas.RecordRead,
-    create_schema=dataset_schemas.RecordCreate,
-    patch_schema=dataset_schemas.RecordPatch,
-    upsert_schema=dataset_schemas.RecordFields,
+    schemas=dataset_schemas.SCHEMAS,
     # The datasets service applies the dataset's visibility (404 when invisible); the pre-check
     # before writes keeps a foreign editor from learning that a hidden dataset's record exists.
     shape=shape_public_record,

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import httpx
 import orjson
-from fastapi import Response
+from fastapi import Request, Response
 
 from services.kernel.errors import PROBLEM_MEDIA_TYPE, NotFound
 from services.kernel.http import ServiceClient
@@ -21,6 +21,7 @@ from services.kernel.idempotency import IDEMPOTENCY_HEADER
 from services.kernel.internal_auth import Actor
 
 PUBLIC_PREFIX = "/api/v1"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Upstream headers a caller may see; everything else (server, internal hints) stays inside.
 _PASSED_HEADERS = (
     "etag",
@@ -67,9 +68,45 @@ class Proxy:
             method, path, actor=actor, content=body, headers=headers, params=params
         )
 
+    async def forward(
+        self,
+        service: str,
+        request: Request,
+        actor: Actor,
+        *,
+        if_match: str | None = None,
+        idempotency_key: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        """The caller's request, as is, to the owning service at its `service_path`."""
+        body = await request.body() if request.method in _BODY_METHODS else None
+        return await self.send(
+            service,
+            request.method,
+            service_path(request),
+            actor,
+            body=body,
+            if_match=if_match,
+            idempotency_key=idempotency_key,
+            params=params,
+        )
+
     async def aclose(self) -> None:
         for client in self.clients.values():
             await client.aclose()
+
+
+def service_path(request: Request) -> str:
+    """Public `/api/v1/X` is the owning service's `/X`: one mapping for every library.
+
+    Segments are forwarded percent-encoded: an ID holding `?`, `#`, control characters or
+    only dots stays one segment on the service, never a query string or a `..` step.
+    """
+    # The decoded path as the server read it: `request.url` re-parses it, and URL parsing
+    # drops tabs and newlines, so `x%09y` would reach the service as `xy`.
+    path: str = request.scope["path"]
+    segments = path.removeprefix(PUBLIC_PREFIX).split("/")
+    return "/".join(encoded_segment(segment) for segment in segments)
 
 
 def encoded_segment(segment: str) -> str:

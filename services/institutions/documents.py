@@ -11,6 +11,7 @@ from services.institutions.schemas import (
     InstitutionStatus,
     InstitutionType,
 )
+from services.kernel.records import record_meta
 
 
 def institution_document(record: Institution) -> dict[str, Any]:
@@ -39,9 +40,6 @@ def institution_document(record: Institution) -> dict[str, Any]:
         "merged_into": record.merged_into,
         "description": record.description,
         "tags": list(record.tags or []),
-        "owner_org": record.owner_org,
         "visibility": "public",
-        "version": record.version,
-        "created_at": record.created_at.isoformat(),
-        "updated_at": record.updated_at.isoformat(),
+        **record_meta(record),
     }

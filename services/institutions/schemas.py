@@ -18,7 +18,7 @@ from services.kernel.fields import (
     NameList,
     OwnerOrgField,
     RecordId,
-    RecordMeta,
+    RecordRead,
     RecordSchemas,
     SourceField,
     TextList,
@@ -62,30 +62,6 @@ RorId = Annotated[str, _as_validator(identifiers.normalize_ror)]
 RegionCode = Annotated[str, _as_validator(identifiers.normalize_region_code)]
 InstitutionId = Annotated[RecordId, record_ref(LIBRARY)]
 
-# Fields a caller may write. Kept in one place so create, patch and upsert agree.
-WRITABLE_FIELDS = (
-    "name",
-    "name_en",
-    "aliases",
-    "acronyms",
-    "type",
-    "parent_id",
-    "region_code",
-    "province",
-    "city",
-    "website",
-    "uscc",
-    "ror_id",
-    "established_year",
-    "status",
-    "merged_into",
-    "description",
-    "tags",
-    "owner_org",
-    "source",
-    "external_id",
-)
-READ_ONLY_FIELDS = ("id", "version", "created_at", "updated_at", "type_label", "status_label")
 
 EXAMPLE: JsonDict = {
     "name": "清华大学",
@@ -173,36 +149,20 @@ class InstitutionCreate(InstitutionFields):
     """Body of `POST /institutions`."""
 
 
-class InstitutionPatch(MergePatch):
-    """Body of `PATCH` (JSON merge patch): only the fields to change; `null` clears a field."""
-
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"name_en": "Tsinghua University", "city": None}]},
-    )
-
-    writable_fields = WRITABLE_FIELDS
-    read_only_fields = READ_ONLY_FIELDS
-
-
-class InstitutionRead(RecordMeta, InstitutionFields):
+class InstitutionRead(RecordRead, InstitutionFields, extra="ignore"):
     """An institution as returned by the API."""
-
-    model_config = ConfigDict(extra="ignore", from_attributes=True)
 
     type_label: str = Field(description="Chinese label of `type`, e.g. 高校.")
     status_label: str = Field(description="Chinese label of `status`.")
     owner_org: str
 
-    @model_validator(mode="before")
-    @classmethod
-    def add_labels(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            data = {
-                name: getattr(data, name) for name in (*WRITABLE_FIELDS, *RecordMeta.model_fields)
-            }
-        data["type_label"] = TYPE_LABELS[InstitutionType(data["type"])]
-        data["status_label"] = STATUS_LABELS[InstitutionStatus(data["status"])]
-        return data
+
+class InstitutionPatch(MergePatch, fields=InstitutionFields, read=InstitutionRead):
+    """Body of `PATCH` (JSON merge patch): only the fields to change; `null` clears a field."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name_en": "Tsinghua University", "city": None}]},
+    )
 
 
 SCHEMAS = RecordSchemas(InstitutionFields, InstitutionCreate, InstitutionPatch, InstitutionRead)

@@ -7,28 +7,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.institutions.documents import institution_document
-from services.institutions.exceptions import (
-    HasDependents,
-    InvalidReference,
-)
+from services.institutions.exceptions import HasDependents, InvalidReference
 from services.institutions.library import LIBRARY
 from services.institutions.models import TABLES, Institution
 from services.institutions.references import Referrers
 from services.institutions.repository import InstitutionRepository
-from services.institutions.schemas import WRITABLE_FIELDS, InstitutionFields
+from services.institutions.schemas import InstitutionFields
 from services.kernel import identifiers
 from services.kernel.internal_auth import Actor
 from services.kernel.locks import lock_for_transaction
 from services.kernel.lookup import ExternalId, RecordLookup
-from services.kernel.merge_patch import patched
-from services.kernel.ownership import (
-    UpsertResult,
-    ensure_may_write,
-    owner_for_create,
-    owner_for_update,
-)
-from services.kernel.record_ids import new_id
-from services.kernel.records import changed_values
 from services.kernel.service import RecordService
 
 # Deeper than any real hierarchy (ministry → university → school → department); also the
@@ -54,6 +42,7 @@ class InstitutionService(RecordService[Institution]):
     change_model = TABLES.change
     library = LIBRARY
     lookup = LOOKUP
+    fields = InstitutionFields
     unique_columns = ("uscc", "ror_id")
     repo: InstitutionRepository
 
@@ -65,45 +54,6 @@ class InstitutionService(RecordService[Institution]):
         return institution_document(record)
 
     # writes
-
-    async def create(self, data: InstitutionFields, actor: Actor) -> Institution:
-        values = data.model_dump(mode="json")
-        values["owner_org"] = owner_for_create(values.get("owner_org"), actor)
-        record_id = new_id(LIBRARY.id_prefix)
-        if any(values.get(link) for link in LINKS):
-            await lock_for_transaction(self.session, HIERARCHY_LOCK)
-        await self._check_references(record_id, values)
-        await self._check_identifiers(values, exclude_id=None)
-        return await self._insert(record_id, values)
-
-    async def update(
-        self, ref: str, patch: dict[str, Any], if_match: str | None, actor: Actor
-    ) -> Institution:
-        """Apply a JSON merge patch, only if the caller's ETag is current."""
-        record = await self.get(ref, actor)
-        expected = self._may_change(record, if_match, actor)
-        current = {field: getattr(record, field) for field in WRITABLE_FIELDS}
-        values = patched(InstitutionFields, current, patch).model_dump(mode="json")
-        return await self._apply(record, expected, values, actor)
-
-    async def upsert(
-        self, source: str, external_id: str, data: InstitutionFields, actor: Actor
-    ) -> tuple[Institution, UpsertResult]:
-        """Create or replace the record keyed by `(owner, source, external_id)`; imports re-run
-        safely, and each organisation has its own key space."""
-        data = data.model_copy(update={"source": source, "external_id": external_id})
-        owner = owner_for_create(data.owner_org, actor)
-
-        async def replace(existing: Institution) -> Institution:
-            ensure_may_write(existing.owner_org, actor)
-            values = data.model_dump(mode="json")
-            return await self._apply(existing, existing.version, values, actor)
-
-        return await self._create_or_replace(
-            {"owner_org": owner, "source": source, "external_id": external_id},
-            lambda: self.create(data, actor),
-            replace,
-        )
 
     async def _before_delete(self, record: Institution) -> None:
         """Refused (409) while institutions, or records of the libraries naming institutions
@@ -117,20 +67,23 @@ class InstitutionService(RecordService[Institution]):
 
     # rules
 
-    async def _apply(
-        self, record: Institution, expected: int, values: dict[str, Any], actor: Actor
-    ) -> Institution:
-        values["owner_org"] = owner_for_update(record.owner_org, values["owner_org"], actor)
-        changed = changed_values(record, values)
-        if not changed:
-            return record  # nothing to write: no new version, no change-feed entry
-        if changed.keys() & set(LINKS):
+    async def _check_references(
+        self,
+        data: InstitutionFields,
+        values: dict[str, Any],
+        *,
+        record_id: str,
+        previous: Institution | None,
+        actor: Actor,
+    ) -> None:
+        """A parent or successor set (or, on a change, touched) is checked under the
+        hierarchy lock: alive, not itself, no loop, not merged on."""
+        if previous is None:
+            touched = any(values.get(link) for link in LINKS)
+        else:
+            touched = bool(values.keys() & set(LINKS))
+        if touched:
             await lock_for_transaction(self.session, HIERARCHY_LOCK)
-        await self._check_references(record.id, values)
-        await self._check_identifiers(values, exclude_id=record.id)
-        return await self._save(record, expected, changed)
-
-    async def _check_references(self, record_id: str, values: dict[str, Any]) -> None:
         parent_id = values.get("parent_id")
         if parent_id:
             if parent_id == record_id:

@@ -6,10 +6,20 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from functools import cache
+from typing import Annotated, Any, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    model_validator,
+)
 
+from services.kernel.labelled import LabelledEnum
 from services.kernel.library import LibraryFacts
 from services.kernel.record_ids import is_id
 from services.kernel.text import clean_block, clean_key, clean_line, clean_name
@@ -129,6 +139,44 @@ class RecordMeta(BaseModel):
     version: int = Field(description="Increments on every change; the ETag is derived from it.")
     created_at: datetime
     updated_at: datetime
+
+
+class RecordRead(RecordMeta):
+    """Base of a record as the API returns it: read from a stored record (its attributes of
+    the same names) or from a dict, each `<field>_label` filled in from the labelled enum of
+    `<field>` (`kind` → `kind_label`: 座谈会).
+
+    A subclass that also derives from the library's fields (which forbid unknown keys) says
+    `extra="ignore"` again: pydantic merges its bases' configs, and the last base wins.
+    """
+
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def read_with_labels(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+        else:
+            data = {name: getattr(data, name) for name in cls.model_fields if hasattr(data, name)}
+        for label, (field, enum) in _labelled_fields(cls).items():
+            if data.get(field) is not None:
+                data[label] = enum(data[field]).label
+        return data
+
+
+@cache
+def _labelled_fields(model: type[BaseModel]) -> dict[str, tuple[str, type[LabelledEnum]]]:
+    """`<field>_label` → (`<field>`, its enum), for the model's fields holding a labelled enum."""
+    found: dict[str, tuple[str, type[LabelledEnum]]] = {}
+    for label in model.model_fields:
+        field = model.model_fields.get(label.removesuffix("_label"))
+        if not label.endswith("_label") or field is None:
+            continue
+        for candidate in (field.annotation, *get_args(field.annotation)):
+            if isinstance(candidate, type) and issubclass(candidate, LabelledEnum):
+                found[label] = (label.removesuffix("_label"), candidate)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

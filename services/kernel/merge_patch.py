@@ -47,13 +47,30 @@ def only_writable(data: Any, writable: tuple[str, ...], read_only: tuple[str, ..
 class MergePatch(BaseModel):
     """Base of a `PATCH` body: only the fields to change; `null` clears a field.
 
-    Subclasses name their `writable_fields` and `read_only_fields`; anything else is a 422.
+    A subclass names the models it patches, `class EventPatch(MergePatch, fields=EventFields,
+    read=EventRead)`: the writable fields are those of `fields`, the read-only ones those
+    `read` adds (said so in a 422); anything else is a 422 listing the writable ones.
     """
 
     model_config = ConfigDict(extra="allow")
 
     writable_fields: ClassVar[tuple[str, ...]] = ()
     read_only_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(
+        cls,
+        *,
+        fields: type[BaseModel] | None = None,
+        read: type[BaseModel] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if fields is not None:
+            cls.writable_fields = tuple(fields.model_fields)
+        if read is not None:
+            cls.read_only_fields = tuple(
+                f for f in read.model_fields if f not in cls.writable_fields
+            )
 
     @model_validator(mode="before")
     @classmethod

@@ -70,26 +70,6 @@ class RecordRoutes:
     checks_description: str | None = None
 
     @property
-    def fields(self) -> type[BaseModel]:
-        return self.schemas.fields
-
-    @property
-    def create(self) -> type[BaseModel]:
-        return self.schemas.create
-
-    @property
-    def patch(self) -> type[BaseModel]:
-        return self.schemas.patch
-
-    @property
-    def read(self) -> type[BaseModel]:
-        return self.schemas.read
-
-    @property
-    def listed(self) -> type[BaseModel] | None:
-        return self.schemas.listed
-
-    @property
     def peer_problems(self) -> tuple[int, ...]:
         """A write that checks other libraries' records can find their service down (503)."""
         asks_peers = self.library.open_references or any(
@@ -108,11 +88,11 @@ class RecordRoutes:
         return (401, 403, 404, *guarded, 410, 412, 428)
 
     def shown(self, record: Any, actor: Actor) -> BaseModel:
-        return (self.show or _validated(self.read))(record, actor)
+        return (self.show or _validated(self.schemas.read))(record, actor)
 
     def shown_listed(self, record: Any, actor: Actor) -> BaseModel:
-        if self.listed is not None:
-            return self.listed.model_validate(record)
+        if self.schemas.listed is not None:
+            return self.schemas.listed.model_validate(record)
         return self.shown(record, actor)
 
 
@@ -143,11 +123,11 @@ def record_router(spec: RecordRoutes) -> APIRouter:
     Service = Annotated[Any, Depends(spec.service)]
     # The library's models, known only at run time: typed Any so that they may annotate the
     # routes' bodies, from which FastAPI reads them.
-    listed_model: Any = spec.listed or spec.read
-    read_model: Any = spec.read
-    fields_model: Any = spec.fields
-    create_model: Any = spec.create
-    patch_model: Any = spec.patch
+    listed_model: Any = spec.schemas.listed or spec.schemas.read
+    read_model: Any = spec.schemas.read
+    fields_model: Any = spec.schemas.fields
+    create_model: Any = spec.schemas.create
+    patch_model: Any = spec.schemas.patch
 
     def _read(record: RecordMixin, actor: Actor, response: Response) -> BaseModel:
         response.headers["ETag"] = etag_for(record.version)

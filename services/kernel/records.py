@@ -59,3 +59,13 @@ def changed_values(
     if key is None:
         return {k: v for k, v in values.items() if getattr(record, k) != v}
     return {k: v for k, v in values.items() if key(getattr(record, k)) != key(v)}
+
+
+def record_meta(record: RecordMixin) -> dict[str, Any]:
+    """What every change-feed document says of its record: owner, version and times."""
+    return {
+        "owner_org": record.owner_org,
+        "version": record.version,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.kernel.records import record_meta
 from services.kernel.visibility import VISIBILITY_LABELS, Visibility
 from services.outcomes.models import Outcome
 from services.outcomes.schemas import TYPE_LABELS, OutcomeType, format_published
@@ -62,10 +63,7 @@ def outcome_document(record: Outcome) -> dict[str, Any]:
         "language": record.language,
         "visibility": record.visibility,
         "visibility_label": VISIBILITY_LABELS[Visibility(record.visibility)],
-        "owner_org": record.owner_org,
         "doi": record.doi,
         "url": record.url,
-        "version": record.version,
-        "created_at": record.created_at.isoformat(),
-        "updated_at": record.updated_at.isoformat(),
+        **record_meta(record),
     }

@@ -31,6 +31,7 @@ from services.kernel.fields import (
     OwnerOrgField,
     RecordId,
     RecordMeta,
+    RecordRead,
     RecordSchemas,
     SourceField,
     TextList,
@@ -41,7 +42,7 @@ from services.kernel.fields import (
 )
 from services.kernel.labelled import LabelledEnum
 from services.kernel.merge_patch import MergePatch
-from services.kernel.visibility import VISIBILITY_LABELS, Visibility
+from services.kernel.visibility import Visibility
 from services.vocabularies.disciplines import DisciplineCode
 
 
@@ -184,38 +185,6 @@ class Author(BaseModel):
         return self
 
 
-# Fields a caller may write. Kept in one place so create, patch and upsert agree.
-WRITABLE_FIELDS = (
-    "title",
-    "abstract",
-    "full_text",
-    "type",
-    "series",
-    "authors",
-    "institution_ids",
-    "published_on",
-    "keywords",
-    "disciplines",
-    "language",
-    "visibility",
-    "doi",
-    "url",
-    "owner_org",
-    "source",
-    "external_id",
-)
-READ_ONLY_FIELDS = (
-    "id",
-    "version",
-    "created_at",
-    "updated_at",
-    "type_label",
-    "visibility_label",
-    "published_precision",
-    "published_year",
-    "full_text_length",
-)
-
 EXAMPLE: JsonDict = {
     "title": "关于加快建设科技强国的若干建议",
     "abstract": "围绕基础研究投入、科技人才评价和成果转化提出三条建议。",
@@ -334,21 +303,8 @@ class OutcomeCreate(OutcomeFields):
     """Body of `POST /outcomes`."""
 
 
-class OutcomePatch(MergePatch):
-    """Body of `PATCH` (JSON merge patch): only the fields to change; `null` clears a field."""
-
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"visibility": "public", "series": None}]},
-    )
-
-    writable_fields = WRITABLE_FIELDS
-    read_only_fields = READ_ONLY_FIELDS
-
-
-class OutcomeSummary(RecordMeta, OutcomeContent):
+class OutcomeSummary(RecordRead, OutcomeContent, extra="ignore"):
     """An outcome without its full text, as lists return it."""
-
-    model_config = ConfigDict(extra="ignore", from_attributes=True)
 
     owner_org: str
     type_label: str = Field(description="Chinese label of `type`, e.g. 政策建议.")
@@ -374,8 +330,8 @@ class OutcomeSummary(RecordMeta, OutcomeContent):
                 data["published_on"] = format_published(
                     record.published_on, record.published_precision
                 )
-        data["type_label"] = TYPE_LABELS[OutcomeType(data["type"])]
-        data["visibility_label"] = VISIBILITY_LABELS[Visibility(data["visibility"])]
+        else:
+            data = dict(data)
         published = _published(data.get("published_on"))
         data["published_on"] = published
         data["published_precision"] = _PRECISION_BY_LENGTH[len(published)] if published else None
@@ -390,6 +346,14 @@ class OutcomeRead(OutcomeSummary):
     """An outcome as returned by the API, with its full text."""
 
     full_text: str | None = Field(None, description="Full text (全文), exactly as stored.")
+
+
+class OutcomePatch(MergePatch, fields=OutcomeFields, read=OutcomeRead):
+    """Body of `PATCH` (JSON merge patch): only the fields to change; `null` clears a field."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"visibility": "public", "series": None}]},
+    )
 
 
 SCHEMAS = RecordSchemas(

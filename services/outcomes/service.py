@@ -14,27 +14,13 @@ from services.kernel.errors import UnknownReferences
 from services.kernel.http import ServiceClient
 from services.kernel.internal_auth import Actor
 from services.kernel.lookup import ExternalId, RecordLookup
-from services.kernel.merge_patch import patched
-from services.kernel.ownership import (
-    UpsertResult,
-    ensure_may_write,
-    owner_for_create,
-    owner_for_update,
-)
 from services.kernel.peers import NamedRecords, live_among, unknown_references
-from services.kernel.record_ids import new_id
-from services.kernel.records import changed_values
 from services.kernel.service import RecordService
 from services.outcomes.documents import outcome_document
 from services.outcomes.library import LIBRARY
 from services.outcomes.models import TABLES, Outcome
 from services.outcomes.repository import OutcomeRepository
-from services.outcomes.schemas import (
-    WRITABLE_FIELDS,
-    OutcomeFields,
-    format_published,
-    parse_published,
-)
+from services.outcomes.schemas import OutcomeFields, format_published, parse_published
 
 # DOIs are long, so more of a malformed one is quoted back; `DOI:` is read as `doi:`.
 LOOKUP = RecordLookup.of_library(
@@ -54,6 +40,7 @@ class OutcomeService(RecordService[Outcome]):
     change_model = TABLES.change
     library = LIBRARY
     lookup = LOOKUP
+    fields = OutcomeFields
     unique_columns = ("doi",)
     # `upsert` keeps no state across lines (`live_references` only grows with IDs found
     # live), so the lines may go in one savepoint (kernel/bulk.py).
@@ -71,44 +58,6 @@ class OutcomeService(RecordService[Outcome]):
 
     # writes
 
-    async def create(self, data: OutcomeFields, actor: Actor, *, key_free: bool = False) -> Outcome:
-        """A new record; `key_free`: its (source, external_id) was just looked up and is free."""
-        owner = owner_for_create(data.owner_org, actor)
-        await self._check_references(data, previous=None)
-        values = _columns(data) | {"owner_org": owner}
-        await self._check_identifiers(values, exclude_id=None, actor=actor, key_free=key_free)
-        return await self._insert(new_id(LIBRARY.id_prefix), values)
-
-    async def update(
-        self, ref: str, patch: dict[str, Any], if_match: str | None, actor: Actor
-    ) -> Outcome:
-        """Apply a JSON merge patch, only if the caller's ETag is current."""
-        record = await self.get(ref, actor)
-        expected = self._may_change(record, if_match, actor)
-        data = patched(OutcomeFields, _fields_of(record), patch)
-        return await self._apply(record, expected, data, actor)
-
-    async def upsert(
-        self, source: str, external_id: str, data: OutcomeFields, actor: Actor
-    ) -> tuple[Outcome, UpsertResult]:
-        """Create or replace the record keyed by `(owner, source, external_id)`; imports re-run
-        safely. Each organisation has its own key space, so an upsert never meets (and never
-        reveals) another organisation's hidden record."""
-        data = data.model_copy(update={"source": source, "external_id": external_id})
-        owner = owner_for_create(data.owner_org, actor)
-
-        async def replace(existing: Outcome) -> Outcome:
-            ensure_may_write(existing.owner_org, actor)
-            return await self._apply(existing, existing.version, data, actor)
-
-        # The key was looked up a moment ago: one SELECT per imported line fewer (a race is
-        # still caught by the unique index).
-        return await self._create_or_replace(
-            {"owner_org": owner, "source": source, "external_id": external_id},
-            lambda: self.create(data, actor, key_free=True),
-            replace,
-        )
-
     async def _before_bulk(self, lines: Sequence[BulkLine]) -> None:
         """The experts and institutions of every line, asked for in one call per service
         before this service's transaction starts; only IDs found missing there are asked
@@ -125,19 +74,34 @@ class OutcomeService(RecordService[Outcome]):
 
     # rules
 
-    async def _apply(
-        self, record: Outcome, expected: int, data: OutcomeFields, actor: Actor
-    ) -> Outcome:
-        values = _columns(data)
-        values["owner_org"] = owner_for_update(record.owner_org, values["owner_org"], actor)
-        changed = changed_values(record, values)
-        if not changed:
-            return record  # nothing to write: no new version, no change-feed entry
-        await self._check_references(data, previous=record)
-        await self._check_identifiers(values, exclude_id=record.id, actor=actor)
-        return await self._save(record, expected, changed)
+    def _columns(self, data: OutcomeFields) -> dict[str, Any]:
+        """Authors by order, the date split from its precision, the full text's length."""
+        values = super()._columns(data)
+        values["authors"] = sorted(values["authors"], key=lambda author: author["order"])
+        published = values.pop("published_on")
+        first, precision = parse_published(published) if published else (None, None)
+        values["published_on"] = first
+        values["published_precision"] = precision.value if precision else None
+        values["full_text_length"] = len(values["full_text"]) if values["full_text"] else None
+        return values
 
-    async def _check_references(self, data: OutcomeFields, *, previous: Outcome | None) -> None:
+    def _as_written(self, record: Outcome) -> dict[str, Any]:
+        written = super()._as_written(record)
+        if record.published_on is not None:
+            written["published_on"] = format_published(
+                record.published_on, record.published_precision
+            )
+        return written
+
+    async def _check_references(
+        self,
+        data: OutcomeFields,
+        values: dict[str, Any],
+        *,
+        record_id: str,
+        previous: Outcome | None,
+        actor: Actor,
+    ) -> None:
         """Experts and institutions named for the first time must exist in their services.
 
         References the record already holds are not asked again, so an edit that leaves them
@@ -165,26 +129,6 @@ class OutcomeService(RecordService[Outcome]):
         )
         if problems:
             raise UnknownReferences(problems)
-
-
-def _columns(data: OutcomeFields) -> dict[str, Any]:
-    """Validated fields as column values: authors by order, the date split from its precision."""
-    values = data.model_dump(mode="json")
-    values["authors"] = sorted(values["authors"], key=lambda author: author["order"])
-    published = values.pop("published_on")
-    first, precision = parse_published(published) if published else (None, None)
-    values["published_on"] = first
-    values["published_precision"] = precision.value if precision else None
-    values["full_text_length"] = len(values["full_text"]) if values["full_text"] else None
-    return values
-
-
-def _fields_of(record: Outcome) -> dict[str, Any]:
-    """The record's writable fields as the API shows them (the base of a merge patch)."""
-    fields = {name: getattr(record, name) for name in WRITABLE_FIELDS}
-    if record.published_on is not None:
-        fields["published_on"] = format_published(record.published_on, record.published_precision)
-    return fields
 
 
 async def count_institution_references(session: AsyncSession, institution_id: str) -> int:

@@ -49,7 +49,7 @@ async def test_the_record_routes_keep_the_contract(
 ) -> None:
     admin = keys["admin"]
     base = f"/api/v1/{library.name}"
-    body = minimal_body(ROUTES[library.name].create_schema)
+    body = minimal_body(ROUTES[library.name].schemas.create)
 
     created = await gateway.post(base, json=body, headers=admin)
     assert created.status_code == 201, created.text
@@ -69,7 +69,7 @@ async def test_the_record_routes_keep_the_contract(
     assert patched.status_code == 200 and patched.headers["etag"] == '"v2"', patched.text
 
     key = f"{base}/sources/contract/{uuid.uuid4().hex[:10]}"
-    fields = ROUTES[library.name].upsert_schema
+    fields = ROUTES[library.name].schemas.fields
     first = await gateway.put(key, json=minimal_body(fields), headers=admin)
     assert first.status_code == 201 and first.headers["zhihui-upsert"] == "created", first.text
     again = await gateway.put(key, json=orjson.loads(first.request.content), headers=admin)

@@ -23,11 +23,7 @@ from typing import Any, TextIO
 import httpx
 import orjson
 
-from services.cli.importer.client import (
-    BodyTooLarge,
-    GatewayClient,
-    GatewayError,
-)
+from services.cli.importer.client import BodyTooLarge, GatewayClient, GatewayError
 from services.cli.importer.linking import Linker
 from services.cli.importer.mapping import (
     EXTERNAL_ID,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from services.datasets.schemas import DatasetCreate, DatasetPatch, DatasetRead
 from services.gateway.auth import AdminCaller, Caller
 from services.gateway.dependencies import ProxyDep
-from services.gateway.endpoints.records import IdempotencyKeyHeader, IfMatch, service_path
+from services.gateway.endpoints.records import IdempotencyKeyHeader, IfMatch
 from services.gateway.proxy import relay, relay_record
 from services.kernel.errors import problem_responses
 from services.kernel.internal_auth import Actor
@@ -44,7 +44,7 @@ async def list_datasets(
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
 ) -> Response:
     params = {"page_size": page_size, **({"cursor": cursor} if cursor else {})}
-    upstream = await proxy.send(SERVICE, "GET", service_path(request), actor, params=params)
+    upstream = await proxy.forward(SERVICE, request, actor, params=params)
     if upstream.status_code != 200:
         return relay(upstream, request.url.path)
     page = orjson.loads(upstream.content)
@@ -66,14 +66,7 @@ async def create_dataset(
     actor: AdminCaller,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    upstream = await proxy.send(
-        SERVICE,
-        "POST",
-        service_path(request),
-        actor,
-        body=await request.body(),
-        idempotency_key=idempotency_key,
-    )
+    upstream = await proxy.forward(SERVICE, request, actor, idempotency_key=idempotency_key)
     return relay_record(upstream, request.url.path, actor, shape_dataset)
 
 
@@ -84,7 +77,7 @@ async def create_dataset(
     responses=problem_responses(401, 404, 410, 429, 503),
 )
 async def get_dataset(slug: Slug, request: Request, proxy: ProxyDep, actor: Caller) -> Response:
-    upstream = await proxy.send(SERVICE, "GET", service_path(request), actor)
+    upstream = await proxy.forward(SERVICE, request, actor)
     return relay_record(upstream, request.url.path, actor, shape_dataset)
 
 
@@ -105,15 +98,8 @@ async def patch_dataset(
         bool, Query(description="Delete the stored values of fields the patch removes.")
     ] = False,
 ) -> Response:
-    upstream = await proxy.send(
-        SERVICE,
-        "PATCH",
-        service_path(request),
-        actor,
-        body=await request.body(),
-        if_match=if_match,
-        params={"drop_removed_fields": str(drop_removed_fields).lower()},
-    )
+    params = {"drop_removed_fields": str(drop_removed_fields).lower()}
+    upstream = await proxy.forward(SERVICE, request, actor, if_match=if_match, params=params)
     return relay_record(upstream, request.url.path, actor, shape_dataset)
 
 
@@ -126,5 +112,5 @@ async def patch_dataset(
 async def delete_dataset(
     slug: Slug, request: Request, proxy: ProxyDep, actor: AdminCaller, if_match: IfMatch = None
 ) -> Response:
-    upstream = await proxy.send(SERVICE, "DELETE", service_path(request), actor, if_match=if_match)
+    upstream = await proxy.forward(SERVICE, request, actor, if_match=if_match)
     return relay(upstream, request.url.path)

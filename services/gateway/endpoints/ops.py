@@ -15,12 +15,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.config import GatewaySettings
-from services.gateway.indexer.runner import (
-    Indexer,
-    IndexerSettings,
-    IndexSink,
-    render_prometheus,
-)
+from services.gateway.indexer.runner import Indexer, IndexerSettings, IndexSink, render_prometheus
 from services.gateway.proxy import Proxy
 from services.kernel.db import Database
 from services.kernel.errors import ServiceUnavailable, problem_responses

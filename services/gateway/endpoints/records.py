@@ -13,7 +13,7 @@ from services.gateway.auth import AdminCaller, Caller, WriterCaller
 from services.gateway.dependencies import ProxyDep
 from services.gateway.endpoints.search import Params, SearchDep
 from services.gateway.libraries import Library
-from services.gateway.proxy import PUBLIC_PREFIX, encoded_segment, relay, relay_record
+from services.gateway.proxy import PUBLIC_PREFIX, relay, relay_record, service_path
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.gateway.search.model import LibrarySchema
 from services.kernel.app import UnicodeJSONResponse
@@ -85,19 +85,6 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-def service_path(request: Request) -> str:
-    """Public `/api/v1/X` is the owning service's `/X`: one mapping for every library.
-
-    Segments are forwarded percent-encoded: an ID holding `?`, `#`, control characters or
-    only dots stays one segment on the service, never a query string or a `..` step.
-    """
-    # The decoded path as the server read it: `request.url` re-parses it, and URL parsing
-    # drops tabs and newlines, so `x%09y` would reach the service as `xy`.
-    path: str = request.scope["path"]
-    segments = path.removeprefix(PUBLIC_PREFIX).split("/")
-    return "/".join(encoded_segment(segment) for segment in segments)
-
-
 def library_router(library: Library) -> APIRouter:
     """The record routes of one library under `/api/v1/{library.path}`."""
     router = APIRouter(
@@ -118,10 +105,10 @@ def library_router(library: Library) -> APIRouter:
     missing_parent = (404,) if "{" in library.path else ()
     # The library's models, known only at run time: typed Any so that they may annotate the
     # routes' bodies, from which FastAPI reads them.
-    listed_model: Any = library.list_schema or library.read_schema
-    CreateBody: Any = library.create_schema
-    PatchBody: Any = library.patch_schema
-    UpsertBody: Any = library.upsert_schema
+    listed_model: Any = library.schemas.listed or library.schemas.read
+    CreateBody: Any = library.schemas.create
+    PatchBody: Any = library.schemas.patch
+    UpsertBody: Any = library.schemas.fields
     # A DOI holds '/' (doi:10.1234/abc), so an outcome's ref takes the rest of the path, as in
     # the outcomes service; without it `GET /api/v1/outcomes/doi:…` matched no route.
     one = "/{ref:path}" if library.ref_is_path else "/{ref}"
@@ -129,7 +116,7 @@ def library_router(library: Library) -> APIRouter:
     async def ensure_visible(proxy: ProxyDep, actor: Actor, request: Request) -> None:
         # A caller who may not see a record must not learn it exists from a 403 on a write.
         if library.has_visibility:
-            upstream = await proxy.send(service, "GET", service_path(request), actor)
+            upstream = await proxy.forward(service, request, actor)
             relay_record(upstream, request.url.path, actor, library.shape)
 
     @router.get(
@@ -153,18 +140,18 @@ def library_router(library: Library) -> APIRouter:
 
     @router.get(
         one,
-        response_model=library.read_schema,
+        response_model=library.schemas.read,
         summary=f"Read one record ({library.label})",
         responses=problem_responses(400, 401, 404, 410, 429, 503),
     )
     async def read_record(ref: Ref, request: Request, proxy: ProxyDep, actor: Caller) -> Response:
-        upstream = await proxy.send(service, "GET", service_path(request), actor)
+        upstream = await proxy.forward(service, request, actor)
         return relay_record(upstream, request.url.path, actor, library.shape)
 
     @router.post(
         "",
         status_code=status.HTTP_201_CREATED,
-        response_model=library.read_schema,
+        response_model=library.schemas.read,
         summary=f"Create a record ({library.label}); editor or admin",
         responses=problem_responses(400, 401, 403, *missing_parent, 409, 413, 422, 429, 503),
     )
@@ -175,23 +162,16 @@ def library_router(library: Library) -> APIRouter:
         actor: WriterCaller,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response:
-        upstream = await proxy.send(
-            service,
-            "POST",
-            service_path(request),
-            actor,
-            body=await request.body(),
-            idempotency_key=idempotency_key,
-        )
+        upstream = await proxy.forward(service, request, actor, idempotency_key=idempotency_key)
         return relay_record(upstream, request.url.path, actor, library.shape)
 
     @router.put(
         "/sources/{source}/{external_id}",
-        response_model=library.read_schema,
+        response_model=library.schemas.read,
         summary=f"Create or replace by (source, external_id) ({library.label}); editor or admin",
         description=UPSERT_DESCRIPTION,
         responses=upsert_responses(
-            library.read_schema, 400, 401, 403, *missing_parent, 409, 413, 422, 429, 503
+            library.schemas.read, 400, 401, 403, *missing_parent, 409, 413, 422, 429, 503
         ),
     )
     async def upsert_record(
@@ -202,9 +182,7 @@ def library_router(library: Library) -> APIRouter:
         proxy: ProxyDep,
         actor: WriterCaller,
     ) -> Response:
-        upstream = await proxy.send(
-            service, "PUT", service_path(request), actor, body=await request.body()
-        )
+        upstream = await proxy.forward(service, request, actor)
         return relay_record(upstream, request.url.path, actor, library.shape)
 
     @router.post(
@@ -236,7 +214,7 @@ def library_router(library: Library) -> APIRouter:
 
     @router.patch(
         one,
-        response_model=library.read_schema,
+        response_model=library.schemas.read,
         summary=f"Update a record ({library.label}): JSON merge patch, If-Match required",
         responses=problem_responses(400, 401, 403, 404, 409, 410, 412, 413, 422, 428, 429, 503),
     )
@@ -249,14 +227,7 @@ def library_router(library: Library) -> APIRouter:
         if_match: IfMatch = None,
     ) -> Response:
         await ensure_visible(proxy, actor, request)
-        upstream = await proxy.send(
-            service,
-            "PATCH",
-            service_path(request),
-            actor,
-            body=await request.body(),
-            if_match=if_match,
-        )
+        upstream = await proxy.forward(service, request, actor, if_match=if_match)
         return relay_record(upstream, request.url.path, actor, library.shape)
 
     @router.delete(
@@ -269,9 +240,7 @@ def library_router(library: Library) -> APIRouter:
         ref: Ref, request: Request, proxy: ProxyDep, actor: WriterCaller, if_match: IfMatch = None
     ) -> Response:
         await ensure_visible(proxy, actor, request)
-        upstream = await proxy.send(
-            service, "DELETE", service_path(request), actor, if_match=if_match
-        )
+        upstream = await proxy.forward(service, request, actor, if_match=if_match)
         return relay(upstream, request.url.path)
 
     return router

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.gateway.search.model import FieldKind, FilterField, LibrarySchema, TextField
+from services.kernel.library import LibraryFacts
 from services.kernel.visibility import VISIBILITY_LABELS
 
 # A tier rather than a weight: far above anything a query scores by its tokens and phrases
@@ -51,6 +52,23 @@ OWNER = read("owner_org", "所属单位", facetable=True)
 VISIBILITY = read("visibility", "公开范围", facetable=True, labels=value_labels(VISIBILITY_LABELS))
 UPDATED = read("updated_at", "更新时间", D, sortable=True)
 CREATED = read("created_at", "创建时间", D, sortable=True)
+
+
+def record_schema(
+    library: LibraryFacts,
+    *fields: FilterField,
+    text: tuple[TextField, ...],
+    default_sort: tuple[tuple[str, bool], ...],
+) -> LibrarySchema:
+    """A record library's search schema: its own fields, then the owner and the times every
+    record has (filterable, and sortable by time)."""
+    return LibrarySchema(
+        name=library.name,
+        label=library.label,
+        fields=fields_by_name(*fields, OWNER, UPDATED, CREATED),
+        text_fields=text,
+        default_sort=default_sort,
+    )
 
 
 _DATASET_KINDS = {"keyword": K, "integer": INT, "number": N, "date": D, "boolean": B, "text": K}

@@ -39,7 +39,7 @@ from services.gateway.search.query import (
 from services.kernel.errors import BadRequest, FieldError
 from services.kernel.internal_auth import Actor
 from services.kernel.library import library_named
-from services.kernel.visibility import scope_for
+from services.kernel.visibility import VisibilityScope, scope_for
 from services.vocabularies.disciplines import disciplines
 
 MAX_SUGGESTIONS = 10
@@ -92,17 +92,8 @@ class SearchService:
         select = parse_select(params.select)
         fingerprint = query_fingerprint(schema.name, params.q, params.filter, params.sort)
         paging = parse_paging(params.page, params.page_size, params.cursor, fingerprint)
-        request = SearchRequest(
-            libraries=(schema.name,),
-            scope=scope_for(actor),
-            text=text,
-            filters=filters,
-            sort=sort,
-            facets=facets,
-            offset=paging.offset,
-            size=paging.size,
-            search_after=paging.search_after,
-        )
+        scope = scope_for(actor)
+        request = _page_request((schema.name,), scope, paging, text, filters, sort, facets)
         return ListPlan(request, paging, fingerprint, select)
 
     async def list(
@@ -220,17 +211,7 @@ class SearchService:
         paging = parse_paging(params.page, params.page_size, params.cursor, fingerprint)
         scope = scope_for(actor)
         result = await self._search(
-            SearchRequest(
-                libraries=tuple(libraries),
-                scope=scope,
-                text=text,
-                filters=filters,
-                sort=sort,
-                facets=facets,
-                offset=paging.offset,
-                size=paging.size,
-                search_after=paging.search_after,
-            )
+            _page_request(tuple(libraries), scope, paging, text, filters, sort, facets)
         )
         counts = []
         for schema in schemas:
@@ -365,6 +346,29 @@ class SearchService:
             }
             for _contained, score, hit in ranked
         ]
+
+
+def _page_request(
+    libraries: tuple[str, ...],
+    scope: VisibilityScope,
+    paging: Paging,
+    text: TextQuery | None,
+    filters: Sequence[FilterClause],
+    sort: Sequence[SortKey],
+    facets: Sequence[FilterField],
+) -> SearchRequest:
+    """One page of a list or a search, as the backends are asked it."""
+    return SearchRequest(
+        libraries=libraries,
+        scope=scope,
+        text=text,
+        filters=tuple(filters),
+        sort=tuple(sort),
+        facets=tuple(facets),
+        offset=paging.offset,
+        size=paging.size,
+        search_after=paging.search_after,
+    )
 
 
 def _common_schema(schemas: Sequence[LibrarySchema]) -> LibrarySchema:

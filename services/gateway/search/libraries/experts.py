@@ -16,50 +16,34 @@ from services.gateway.indexer.documents import (
 )
 from services.gateway.listing import ExpertListed
 from services.gateway.search.analysis import Analyzer
-from services.gateway.search.fields import (
-    CREATED,
-    EXACT_NAME_BOOST,
-    OWNER,
-    UPDATED,
-    B,
-    K,
-    fields_by_name,
-    read,
-)
+from services.gateway.search.fields import EXACT_NAME_BOOST, B, K, read, record_schema
 from services.gateway.search.model import (
     FilterField,
     IndexDocument,
     Joins,
-    LibrarySchema,
     LibrarySearch,
     TextField,
 )
 from services.kernel.pinyin import person_name_pinyin
 
-SCHEMA = LibrarySchema(
-    name=LIBRARY.name,
-    label=LIBRARY.label,
-    fields=fields_by_name(
-        FilterField(
-            "institution",
-            "所在机构",
-            K,
-            facetable=True,
-            ref="institutions",
-            source="institution_ids",
-        ),
-        # A discipline finds the experts in its sub-disciplines too.
-        FilterField("discipline", "学科", K, facetable=True, source="disciplines_with_ancestors"),
-        read("title", "职称", facetable=True),
-        read("honors", "荣誉称号", facetable=True),
-        FilterField("province", "省份", K, facetable=True),
-        FilterField("has_orcid", "有 ORCID", B, facetable=True),
-        FilterField("name", "姓名（拼音序）", K, sortable=True),
-        OWNER,
-        UPDATED,
-        CREATED,
+SCHEMA = record_schema(
+    LIBRARY,
+    FilterField(
+        "institution",
+        "所在机构",
+        K,
+        facetable=True,
+        ref="institutions",
+        source="institution_ids",
     ),
-    text_fields=(
+    # A discipline finds the experts in its sub-disciplines too.
+    FilterField("discipline", "学科", K, facetable=True, source="disciplines_with_ancestors"),
+    read("title", "职称", facetable=True),
+    read("honors", "荣誉称号", facetable=True),
+    FilterField("province", "省份", K, facetable=True),
+    FilterField("has_orcid", "有 ORCID", B, facetable=True),
+    FilterField("name", "姓名（拼音序）", K, sortable=True),
+    text=(
         TextField("name", 5.0, "name", exact_boost=EXACT_NAME_BOOST),
         TextField("institutions", 2.0, "institution_names"),
         TextField("areas", 2.0, "research_areas"),

@@ -14,48 +14,38 @@ from services.gateway.indexer.documents import (
 )
 from services.gateway.search.analysis import Analyzer
 from services.gateway.search.fields import (
-    CREATED,
     EXACT_NAME_BOOST,
     INT,
-    OWNER,
     SHORT_FORM_BOOST,
-    UPDATED,
     B,
     K,
-    fields_by_name,
     read,
+    record_schema,
     value_labels,
 )
 from services.gateway.search.model import (
     FilterField,
     IndexDocument,
     Joins,
-    LibrarySchema,
     LibrarySearch,
     TextField,
 )
 from services.institutions.library import LIBRARY
 from services.institutions.schemas import STATUS_LABELS, TYPE_LABELS
 
-SCHEMA = LibrarySchema(
-    name=LIBRARY.name,
-    label=LIBRARY.label,
-    fields=fields_by_name(
-        read("type", "机构类型", facetable=True, labels=value_labels(TYPE_LABELS)),
-        read("province", "省份", facetable=True),
-        read("city", "城市", facetable=True),
-        read("region_code", "行政区划代码"),
-        read("status", "状态", facetable=True, labels=value_labels(STATUS_LABELS)),
-        read("parent_id", "上级机构", ref="institutions"),
-        read("tags", "标签", facetable=True),
-        read("established_year", "成立年份", INT, facetable=True, sortable=True),
-        FilterField("has_ror", "有 ROR 标识", B, facetable=True),
-        FilterField("name", "名称（拼音序）", K, sortable=True),
-        OWNER,
-        UPDATED,
-        CREATED,
-    ),
-    text_fields=(
+SCHEMA = record_schema(
+    LIBRARY,
+    read("type", "机构类型", facetable=True, labels=value_labels(TYPE_LABELS)),
+    read("province", "省份", facetable=True),
+    read("city", "城市", facetable=True),
+    read("region_code", "行政区划代码"),
+    read("status", "状态", facetable=True, labels=value_labels(STATUS_LABELS)),
+    read("parent_id", "上级机构", ref="institutions"),
+    read("tags", "标签", facetable=True),
+    read("established_year", "成立年份", INT, facetable=True, sortable=True),
+    FilterField("has_ror", "有 ROR 标识", B, facetable=True),
+    FilterField("name", "名称（拼音序）", K, sortable=True),
+    text=(
         # Named exactly (name, alias or acronym): first; 北航, 哈工大 are alias tokens.
         TextField("name", 5.0, "name", exact_boost=EXACT_NAME_BOOST),
         TextField("aliases", 3.0, "aliases"),

@@ -16,55 +16,45 @@ from services.gateway.indexer.documents import (
 from services.gateway.listing import OutcomeListed
 from services.gateway.search.analysis import Analyzer
 from services.gateway.search.fields import (
-    CREATED,
     INT,
     KEYWORD_EXACT_BOOST,
-    OWNER,
-    UPDATED,
     VISIBILITY,
     B,
     D,
     K,
-    fields_by_name,
     read,
+    record_schema,
     value_labels,
 )
 from services.gateway.search.model import (
     FilterField,
     IndexDocument,
     Joins,
-    LibrarySchema,
     LibrarySearch,
     TextField,
 )
 from services.outcomes.library import LIBRARY
 from services.outcomes.schemas import TYPE_LABELS
 
-SCHEMA = LibrarySchema(
-    name=LIBRARY.name,
-    label=LIBRARY.label,
-    fields=fields_by_name(
-        read("type", "成果类型", facetable=True, labels=value_labels(TYPE_LABELS)),
-        FilterField("year", "年份", INT, facetable=True, sortable=True, source="published_year"),
-        read("published_on", "发布日期", D, sortable=True),
-        read("language", "语种", facetable=True),
-        VISIBILITY,
-        read("series", "系列", facetable=True),
-        FilterField("keyword", "关键词", K, facetable=True, source="keywords"),
-        FilterField("discipline", "学科", K, facetable=True, source="discipline_codes"),
-        FilterField(
-            "author", "作者（专家）", K, facetable=True, ref="experts", source="author_expert_ids"
-        ),
-        FilterField(
-            "institution", "机构", K, facetable=True, ref="institutions", source="institution_ids"
-        ),
-        FilterField("has_doi", "有 DOI", B, facetable=True),
-        FilterField("title", "题名（拼音序）", K, sortable=True),
-        OWNER,
-        UPDATED,
-        CREATED,
+SCHEMA = record_schema(
+    LIBRARY,
+    read("type", "成果类型", facetable=True, labels=value_labels(TYPE_LABELS)),
+    FilterField("year", "年份", INT, facetable=True, sortable=True, source="published_year"),
+    read("published_on", "发布日期", D, sortable=True),
+    read("language", "语种", facetable=True),
+    VISIBILITY,
+    read("series", "系列", facetable=True),
+    FilterField("keyword", "关键词", K, facetable=True, source="keywords"),
+    FilterField("discipline", "学科", K, facetable=True, source="discipline_codes"),
+    FilterField(
+        "author", "作者（专家）", K, facetable=True, ref="experts", source="author_expert_ids"
     ),
-    text_fields=(
+    FilterField(
+        "institution", "机构", K, facetable=True, ref="institutions", source="institution_ids"
+    ),
+    FilterField("has_doi", "有 DOI", B, facetable=True),
+    FilterField("title", "题名（拼音序）", K, sortable=True),
+    text=(
         TextField("title", 4.0, "title"),
         # A query that is one of a paper's keywords ranks it first (bench/relevance_heldout.py).
         TextField("keywords", 3.0, "keywords", exact_boost=KEYWORD_EXACT_BOOST),
