@@ -8,7 +8,7 @@ is a query; the papers that carry it are its relevant set. Reported side by side
 recall@10 and nDCG@10 (binary gains) of (a) Elasticsearch's `standard` analyzer with a `match`
 on the raw fields, (b) our tokens on Elasticsearch (`whitespace`), (c) our tokens in SQLite FTS5
 with bm25(), the engine of the embedded backend, and (d) what users get: the production
-ElasticsearchBackend and EmbeddedBackend, loaded through `outcome_document` + `upsert` and
+ElasticsearchBackend and EmbeddedBackend, loaded through `outcome_index_document` + `upsert` and
 asked as the API asks (`parse_q`, relevance sort, 10 hits). `--ablation` adds
 one-change-at-a-time variants of the pipeline; `--gap` measures, through both backends, what
 separates (d) from (b)/(c). Results go to bench/results/relevance.json.
@@ -46,7 +46,7 @@ from services.gateway.search.backends.base import SearchBackend
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.backends.embedded import EmbeddedBackend
 from services.gateway.search.libraries.outcomes import SCHEMA as OUTCOMES
-from services.gateway.search.libraries.outcomes import outcome_document
+from services.gateway.search.libraries.outcomes import outcome_index_document
 from services.gateway.search.model import (
     IndexDocument,
     LibrarySchema,
@@ -385,7 +385,7 @@ def fts5_one_table_rankings(
 # -- the production backends ------------------------------------------------------------------
 #
 # What a user gets: the papers go in as outcome change-feed documents, through the indexer's
-# `outcome_document` and `backend.upsert`, into the two SearchBackends the gateway runs; each
+# `outcome_index_document` and `backend.upsert`, into the two SearchBackends the gateway runs; each
 # keyword is asked as the API asks it (`parse_q` with the analyzer's tokenisers, relevance
 # sort, page size 10). One library per backend and condition (the +keywords condition is the
 # only one whose documents carry `keywords`).
@@ -436,7 +436,7 @@ class Documents:
         return replace(OUTCOMES, text_fields=flat)
 
     def build(self, analyzer: Analyzer, paper: Paper, keywords: bool) -> IndexDocument:
-        document = outcome_document(outcome_source(paper, keywords), {}, analyzer)
+        document = outcome_index_document(outcome_source(paper, keywords), {}, analyzer)
         if self.tokens_once:
             document.tokens = {
                 name: " ".join(dict.fromkeys(tokens.split()))

@@ -61,7 +61,7 @@ from services.gateway.search.backends.base import SearchBackend
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.backends.embedded import EmbeddedBackend
 from services.gateway.search.libraries.institutions import SCHEMA as INSTITUTIONS
-from services.gateway.search.libraries.institutions import institution_document
+from services.gateway.search.libraries.institutions import institution_index_document
 from services.gateway.search.model import SearchRequest, SortKey
 from services.gateway.search.query import RELEVANCE
 from services.gateway.search.service import text_query
@@ -258,7 +258,7 @@ def name_search(es_url: str, analyzer: Analyzer) -> dict[str, dict[str, Any]]:
     the 2 820 universities of ../shared/data/cn-universities loaded as institutions."""
     names = universities()
     documents = [
-        institution_document(
+        institution_index_document(
             {
                 "id": f"ins_{i:020d}",
                 "version": 1,

@@ -79,7 +79,7 @@ SCHEMA = record_schema(
 )
 
 
-def event_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -> IndexDocument:
+def event_index_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -> IndexDocument:
     experts, institutions = joins.get("experts", {}), joins.get("institutions", {})
     participants = []
     for p in source.get("participants", []):
@@ -120,4 +120,4 @@ def event_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -> 
     )
 
 
-SEARCH = LibrarySearch(SCHEMA, event_document, listed=EventListed)
+SEARCH = LibrarySearch(SCHEMA, event_index_document, listed=EventListed)

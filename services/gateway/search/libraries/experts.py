@@ -53,7 +53,9 @@ SCHEMA = record_schema(
 )
 
 
-def expert_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -> IndexDocument:
+def expert_index_document(
+    source: dict[str, Any], joins: Joins, analyzer: Analyzer
+) -> IndexDocument:
     institutions = joins.get("institutions", {})
     ids = list(source.get("institution_ids", []))
     institution_names = names_of(institutions, ids)
@@ -90,4 +92,4 @@ def expert_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) ->
     )
 
 
-SEARCH = LibrarySearch(SCHEMA, expert_document, listed=ExpertListed)
+SEARCH = LibrarySearch(SCHEMA, expert_index_document, listed=ExpertListed)

@@ -58,7 +58,7 @@ SCHEMA = record_schema(
 )
 
 
-def institution_document(
+def institution_index_document(
     source: dict[str, Any], _joins: Joins, analyzer: Analyzer
 ) -> IndexDocument:
     # The library's own names join the segmentation dictionary (DESIGN.md).
@@ -87,4 +87,4 @@ def institution_document(
     )
 
 
-SEARCH = LibrarySearch(SCHEMA, institution_document)
+SEARCH = LibrarySearch(SCHEMA, institution_index_document)

@@ -67,7 +67,9 @@ SCHEMA = record_schema(
 )
 
 
-def outcome_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -> IndexDocument:
+def outcome_index_document(
+    source: dict[str, Any], joins: Joins, analyzer: Analyzer
+) -> IndexDocument:
     experts, institutions = joins.get("experts", {}), joins.get("institutions", {})
     authors = []
     for a in source.get("authors", []):
@@ -104,4 +106,4 @@ def outcome_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -
     )
 
 
-SEARCH = LibrarySearch(SCHEMA, outcome_document, listed=OutcomeListed)
+SEARCH = LibrarySearch(SCHEMA, outcome_index_document, listed=OutcomeListed)
