@@ -20,7 +20,9 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC
+from datetime import date
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,11 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.generate import DEFAULT_OUT
-from bench.measure import machine_info, table, write_result
-from services.gateway.search.backends.elasticsearch import BULK_CHUNK, ElasticsearchBackend
+from bench.measure import machine_info
+from bench.measure import table
+from bench.measure import write_result
+from services.gateway.search.backends.elasticsearch import BULK_CHUNK
+from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.outcomes.models import Outcome
 

@@ -17,9 +17,20 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.measure import interleaved, machine_info, ratio, seconds_of, summary, table, write_result
-from bench.platform_paths import GatewaySearch, http_client, running_platform
-from bench.queries import QUERY_COUNT, BenchQuery, build_queries, resolve
+from bench.measure import interleaved
+from bench.measure import machine_info
+from bench.measure import ratio
+from bench.measure import seconds_of
+from bench.measure import summary
+from bench.measure import table
+from bench.measure import write_result
+from bench.platform_paths import GatewaySearch
+from bench.platform_paths import http_client
+from bench.platform_paths import running_platform
+from bench.queries import QUERY_COUNT
+from bench.queries import BenchQuery
+from bench.queries import build_queries
+from bench.queries import resolve
 from bench.rss import RssSampler
 from bench.search_latency import parse_concurrency
 from bench.stack import PlatformStack

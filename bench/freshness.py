@@ -22,14 +22,19 @@ import asyncio
 import os
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.measure import machine_info, percentile, table, write_result
-from bench.stack import PlatformStack, platform_stack
+from bench.measure import machine_info
+from bench.measure import percentile
+from bench.measure import table
+from bench.measure import write_result
+from bench.stack import PlatformStack
+from bench.stack import platform_stack
 
 TARGET_P95_SECONDS = 2.0
 WATCH_INTERVAL_SECONDS = 0.05

@@ -30,12 +30,14 @@ import random
 import re
 from bisect import bisect
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 
-from tests.data import SHARED_DATA, universities
+from tests.data import SHARED_DATA
+from tests.data import universities
 
 DEFAULT_OUT = Path(__file__).parent / "data"
 DEFAULT_SEED = 20261129

@@ -34,10 +34,15 @@ import psutil
 
 from bench.baseline_raw import raw_baseline
 from bench.generate import DEFAULT_OUT
-from bench.loading import FILES, server_urls
-from bench.measure import machine_info, table, write_result
-from bench.rss import RssSampler, tree_cpu_seconds
-from bench.stack import PlatformStack, platform_stack
+from bench.loading import FILES
+from bench.loading import server_urls
+from bench.measure import machine_info
+from bench.measure import table
+from bench.measure import write_result
+from bench.rss import RssSampler
+from bench.rss import tree_cpu_seconds
+from bench.stack import PlatformStack
+from bench.stack import platform_stack
 
 TARGET_RATIO = 0.35
 RSS_INTERVAL_SECONDS = 0.5

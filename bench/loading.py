@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from bench.generate import DEFAULT_OUT
-from bench.stack import PlatformStack, platform_stack
+from bench.stack import PlatformStack
+from bench.stack import platform_stack
 
 FILES = (
     ("institutions", "institutions.csv"),

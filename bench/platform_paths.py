@@ -19,13 +19,16 @@ import httpx
 import orjson
 
 from bench.loading import load_generated
-from bench.queries import BenchQuery, list_params
-from bench.stack import PlatformStack, platform_stack
+from bench.queries import BenchQuery
+from bench.queries import list_params
+from bench.stack import PlatformStack
+from bench.stack import platform_stack
 from services.gateway.search.analysis import get_analyzer
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.gateway.search.service import SearchService
-from services.kernel.internal_auth import Actor, Role
+from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import Role
 
 TIMEOUT = 10.0  # the gateway's Elasticsearch request timeout (ElasticsearchBackend)
 LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)

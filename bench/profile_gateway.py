@@ -18,15 +18,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer
+from pyinstrument.renderers import ConsoleRenderer
+from pyinstrument.renderers import HTMLRenderer
 from pyinstrument.session import Session
 
 from bench.measure import RESULTS
-from bench.platform_paths import GatewaySearch, http_client, platform_arguments, running_platform
-from bench.queries import QUERY_COUNT, build_queries, resolve
+from bench.platform_paths import GatewaySearch
+from bench.platform_paths import http_client
+from bench.platform_paths import platform_arguments
+from bench.platform_paths import running_platform
+from bench.queries import QUERY_COUNT
+from bench.queries import build_queries
+from bench.queries import resolve
 from bench.record_reads import visible_ids
 from bench.stack import PlatformStack
-from tests.e2e.processes import free_port, wait_ready
+from tests.e2e.processes import free_port
+from tests.e2e.processes import wait_ready
 
 
 def start_profiled_gateway(stack: PlatformStack, port: int, out: Path) -> subprocess.Popen[bytes]:

@@ -16,11 +16,18 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from typing import Any
 
-from bench.generate import CSL, institution_names
+from bench.generate import CSL
+from bench.generate import institution_names
 from services.gateway.search.service import ListParams
 
 QUERY_COUNT = 200

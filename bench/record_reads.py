@@ -20,8 +20,17 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.measure import interleaved, machine_info, ratio, seconds_of, summary, table, write_result
-from bench.platform_paths import BENCH_ORG, http_client, platform_arguments, running_platform
+from bench.measure import interleaved
+from bench.measure import machine_info
+from bench.measure import ratio
+from bench.measure import seconds_of
+from bench.measure import summary
+from bench.measure import table
+from bench.measure import write_result
+from bench.platform_paths import BENCH_ORG
+from bench.platform_paths import http_client
+from bench.platform_paths import platform_arguments
+from bench.platform_paths import running_platform
 from bench.rss import RssSampler
 from bench.search_latency import parse_concurrency
 from bench.stack import PlatformStack

@@ -27,35 +27,41 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from contextlib import ExitStack
+from contextlib import contextmanager
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import Elasticsearch
+from elasticsearch import helpers
 
-from services.gateway.search.analysis import (
-    ES_ANALYZER,
-    TOKEN_CHARS,
-    Analyzer,
-    AnalyzerOptions,
-    normalize,
-)
+from services.gateway.search.analysis import ES_ANALYZER
+from services.gateway.search.analysis import TOKEN_CHARS
+from services.gateway.search.analysis import Analyzer
+from services.gateway.search.analysis import AnalyzerOptions
+from services.gateway.search.analysis import normalize
 from services.gateway.search.backends.base import SearchBackend
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.backends.embedded import EmbeddedBackend
 from services.gateway.search.libraries.outcomes import SCHEMA as OUTCOMES
 from services.gateway.search.libraries.outcomes import outcome_index_document
-from services.gateway.search.model import (
-    IndexDocument,
-    LibrarySchema,
-    SearchRequest,
-    SortKey,
-    Terms,
-    TextQuery,
-)
-from services.gateway.search.query import RELEVANCE, parse_q
+from services.gateway.search.model import IndexDocument
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.model import SearchRequest
+from services.gateway.search.model import SortKey
+from services.gateway.search.model import Terms
+from services.gateway.search.model import TextQuery
+from services.gateway.search.query import RELEVANCE
+from services.gateway.search.query import parse_q
 from services.gateway.search.service import text_query
 from services.kernel.visibility import VisibilityScope
 

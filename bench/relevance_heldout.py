@@ -28,7 +28,9 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
@@ -36,33 +38,30 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from bench.relevance import (
-    BACKENDS,
-    CONDITIONS,
-    DATA_FILE,
-    Paper,
-    Query,
-    Ranker,
-    Score,
-    load_papers,
-    production_indexes,
-    run,
-    search_all,
-    temporary_index,
-)
-from services.gateway.search.analysis import (
-    ES_ANALYZER,
-    Analyzer,
-    AnalyzerOptions,
-    curated_abbreviations,
-    normalize,
-)
+from bench.relevance import BACKENDS
+from bench.relevance import CONDITIONS
+from bench.relevance import DATA_FILE
+from bench.relevance import Paper
+from bench.relevance import Query
+from bench.relevance import Ranker
+from bench.relevance import Score
+from bench.relevance import load_papers
+from bench.relevance import production_indexes
+from bench.relevance import run
+from bench.relevance import search_all
+from bench.relevance import temporary_index
+from services.gateway.search.analysis import ES_ANALYZER
+from services.gateway.search.analysis import Analyzer
+from services.gateway.search.analysis import AnalyzerOptions
+from services.gateway.search.analysis import curated_abbreviations
+from services.gateway.search.analysis import normalize
 from services.gateway.search.backends.base import SearchBackend
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.backends.embedded import EmbeddedBackend
 from services.gateway.search.libraries.institutions import SCHEMA as INSTITUTIONS
 from services.gateway.search.libraries.institutions import institution_index_document
-from services.gateway.search.model import SearchRequest, SortKey
+from services.gateway.search.model import SearchRequest
+from services.gateway.search.model import SortKey
 from services.gateway.search.query import RELEVANCE
 from services.gateway.search.service import text_query
 from services.kernel.pinyin import text_pinyin

@@ -12,7 +12,8 @@ component as a whole held at its worst sampled moment.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from types import TracebackType
 
 import psutil

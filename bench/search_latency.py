@@ -23,25 +23,25 @@ from typing import Any
 
 import psutil
 
-from bench.measure import (
-    interleaved,
-    machine_info,
-    ratio,
-    seconds_of,
-    summary,
-    table,
-    write_result,
-)
-from bench.platform_paths import (
-    DirectSearch,
-    GatewaySearch,
-    PreparedSearch,
-    http_client,
-    platform_arguments,
-    running_platform,
-)
-from bench.queries import QUERY_COUNT, BenchQuery, build_queries, resolve
-from bench.rss import RssSampler, tree_cpu_seconds
+from bench.measure import interleaved
+from bench.measure import machine_info
+from bench.measure import ratio
+from bench.measure import seconds_of
+from bench.measure import summary
+from bench.measure import table
+from bench.measure import write_result
+from bench.platform_paths import DirectSearch
+from bench.platform_paths import GatewaySearch
+from bench.platform_paths import PreparedSearch
+from bench.platform_paths import http_client
+from bench.platform_paths import platform_arguments
+from bench.platform_paths import running_platform
+from bench.queries import QUERY_COUNT
+from bench.queries import BenchQuery
+from bench.queries import build_queries
+from bench.queries import resolve
+from bench.rss import RssSampler
+from bench.rss import tree_cpu_seconds
 from bench.stack import PlatformStack
 
 

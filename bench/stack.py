@@ -21,7 +21,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import httpx
@@ -30,7 +31,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.gateway.indexer.feeds import CHANGES_PATH
 from services.kernel.settings import DEFAULT_INTERNAL_TOKEN
-from tests.e2e.processes import DOMAIN_SERVICES, clean_env, free_port, start_service, stop, zhihui
+from tests.e2e.processes import DOMAIN_SERVICES
+from tests.e2e.processes import clean_env
+from tests.e2e.processes import free_port
+from tests.e2e.processes import start_service
+from tests.e2e.processes import stop
+from tests.e2e.processes import zhihui
 
 COMPONENTS = (*DOMAIN_SERVICES, "gateway")
 UNLIMITED = 100_000  # requests per minute, the most a key may have: out of the way of benchmarks

@@ -14,7 +14,9 @@ from services.gateway.config import GatewaySettings
 from services.gateway.models import Base as GatewayBase
 from services.kernel.component import ServiceSpec
 from services.kernel.http import ServiceClient
-from services.kernel.library import LibraryDeclarationError, LibraryFacts, declared_libraries
+from services.kernel.library import LibraryDeclarationError
+from services.kernel.library import LibraryFacts
+from services.kernel.library import declared_libraries
 from services.kernel.settings import PlatformSettings
 
 __all__ = ["COMPONENTS", "GATEWAY", "SERVICES", "ServiceSpec", "service_clients", "service_named"]

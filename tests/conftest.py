@@ -17,7 +17,8 @@ from sqlalchemy import text
 
 from services.cli import migrations
 from services.kernel.db import Database
-from services.kernel.settings import Environment, PlatformSettings
+from services.kernel.settings import Environment
+from services.kernel.settings import PlatformSettings
 from services.registry import ServiceSpec
 
 BACKENDS = ("sqlite", "postgresql")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
 import httpx
-from fastapi import FastAPI, Header, Query
+from fastapi import FastAPI
+from fastapi import Header
+from fastapi import Query
 from fastapi.responses import JSONResponse
 
 from services.kernel.http import ServiceClient

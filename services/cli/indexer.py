@@ -8,23 +8,32 @@ indexer does; leases keep one active indexer per feed whichever process runs it.
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Response
+from fastapi import FastAPI
+from fastapi import Response
 from fastapi.responses import PlainTextResponse
 
 from services.cli.serving import SERVER_OPTIONS
-from services.gateway.endpoints.ops import PROMETHEUS_CONTENT_TYPE, metrics_text
-from services.gateway.indexer.runner import Indexer, IndexerSettings
-from services.gateway.search.components import create_backend, create_search
+from services.gateway.endpoints.ops import PROMETHEUS_CONTENT_TYPE
+from services.gateway.endpoints.ops import metrics_text
+from services.gateway.indexer.runner import Indexer
+from services.gateway.indexer.runner import IndexerSettings
+from services.gateway.search.components import create_backend
+from services.gateway.search.components import create_search
 from services.kernel.app import UnicodeJSONResponse
 from services.kernel.db import Database
-from services.kernel.errors import PROBLEM_MEDIA_TYPE, problem_body
+from services.kernel.errors import PROBLEM_MEDIA_TYPE
+from services.kernel.errors import problem_body
 from services.kernel.settings import PlatformSettings
-from services.registry import GATEWAY, SERVICES, service_clients
+from services.registry import GATEWAY
+from services.registry import SERVICES
+from services.registry import service_clients
 
 HELP = "run the change-feed indexer as its own process (into the configured search index)"
 DESCRIPTION = """\

@@ -6,13 +6,15 @@ import argparse
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.config import GatewaySettings
-from services.gateway.keys.schemas import KeyCreate, KeyRead
+from services.gateway.keys.schemas import KeyCreate
+from services.gateway.keys.schemas import KeyRead
 from services.gateway.keys.service import ApiKeyService
 from services.kernel.db import Database
 from services.kernel.errors import ProblemError

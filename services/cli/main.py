@@ -17,7 +17,8 @@ from services.cli.serving import SERVER_OPTIONS
 from services.cli.up import run_up
 from services.kernel.db import Database
 from services.kernel.settings import PlatformSettings
-from services.registry import COMPONENTS, service_named
+from services.registry import COMPONENTS
+from services.registry import service_named
 
 
 def _database_for(name: str, platform: PlatformSettings) -> Database:

@@ -7,11 +7,13 @@ import asyncio
 
 from services.gateway.indexer.feeds import IndexerStore
 from services.gateway.indexer.reindex import reindex_library
-from services.gateway.search.components import create_backend, create_search
+from services.gateway.search.components import create_backend
+from services.gateway.search.components import create_search
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.kernel.db import Database
 from services.kernel.settings import PlatformSettings
-from services.registry import GATEWAY, SERVICES
+from services.registry import GATEWAY
+from services.registry import SERVICES
 
 
 async def _rebuild(libraries: list[str]) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from services.gateway.keys.schemas import KeyCreate, KeyRole
+from services.gateway.keys.schemas import KeyCreate
+from services.gateway.keys.schemas import KeyRole
 from services.gateway.keys.service import ApiKeyService
 from services.kernel.db import Database
 

@@ -16,10 +16,14 @@ from types import FrameType
 import httpx
 
 from services.cli import migrations
-from services.cli.samples import create_loader_key, load_sample_data, revoke_key
+from services.cli.samples import create_loader_key
+from services.cli.samples import load_sample_data
+from services.cli.samples import revoke_key
 from services.kernel.db import Database
 from services.kernel.settings import PlatformSettings
-from services.registry import COMPONENTS, GATEWAY, ServiceSpec
+from services.registry import COMPONENTS
+from services.registry import GATEWAY
+from services.registry import ServiceSpec
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0

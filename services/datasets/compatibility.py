@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from services.datasets.schemas import FieldSpec
-from services.datasets.values import ValueProblem, convert, normalize, short
+from services.datasets.values import ValueProblem
+from services.datasets.values import convert
+from services.datasets.values import normalize
+from services.datasets.values import short
 from services.kernel.errors import FieldError
 
 # What each kind of problem means for the admin, with the way out.

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from fastapi import Request
 
 from services.datasets.references import ReferenceChecker
-from services.datasets.service import DatasetService, RecordService
+from services.datasets.service import DatasetService
+from services.datasets.service import RecordService
 from services.kernel.session import Session
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
+from typing import Protocol
 
 from services.datasets.models import Dataset
 from services.datasets.schemas import FieldSpec
-from services.datasets.values import labels, references
+from services.datasets.values import labels
+from services.datasets.values import references
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,51 +4,56 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter
+from fastapi import Header
+from fastapi import Path
+from fastapi import Query
+from fastapi import Request
+from fastapi import Response
+from fastapi import status
 
-from services.datasets.dependencies import DatasetServiceDep, RecordServiceDep
-from services.datasets.documents import DatasetView, parse_fields
-from services.datasets.models import Dataset, DatasetRecord
-from services.datasets.schemas import (
-    VISIBILITY_LABELS,
-    DatasetCreate,
-    DatasetPatch,
-    DatasetRead,
-    RecordCreate,
-    RecordFields,
-    RecordPatch,
-    RecordRead,
-)
+from services.datasets.dependencies import DatasetServiceDep
+from services.datasets.dependencies import RecordServiceDep
+from services.datasets.documents import DatasetView
+from services.datasets.documents import parse_fields
+from services.datasets.models import Dataset
+from services.datasets.models import DatasetRecord
+from services.datasets.schemas import VISIBILITY_LABELS
+from services.datasets.schemas import DatasetCreate
+from services.datasets.schemas import DatasetPatch
+from services.datasets.schemas import DatasetRead
+from services.datasets.schemas import RecordCreate
+from services.datasets.schemas import RecordFields
+from services.datasets.schemas import RecordPatch
+from services.datasets.schemas import RecordRead
 from services.datasets.service import may_see_restricted
-from services.datasets.values import labels, present
-from services.kernel.bulk import (
-    BULK_DESCRIPTION,
-    NDJSON_REQUEST_BODY,
-    BulkResponse,
-    parse_lines,
-    read_body,
-)
+from services.datasets.values import labels
+from services.datasets.values import present
+from services.kernel.bulk import BULK_DESCRIPTION
+from services.kernel.bulk import NDJSON_REQUEST_BODY
+from services.kernel.bulk import BulkResponse
+from services.kernel.bulk import parse_lines
+from services.kernel.bulk import read_body
 from services.kernel.concurrency import etag_for
 from services.kernel.errors import problem_responses
 from services.kernel.idempotency import IdempotencyKey
-from services.kernel.internal_auth import Actor, Admin, InternalCaller, Writer
-from services.kernel.pagination import (
-    DEFAULT_PAGE_SIZE,
-    CursorQuery,
-    ListEnvelope,
-    ListMeta,
-    ListQuery,
-    PageSizeQuery,
-    cursor_after,
-    encode_cursor,
-)
-from services.kernel.routes import (
-    UPSERT_DESCRIPTION,
-    ExternalIdPath,
-    SourcePath,
-    upsert_responses,
-    upserted,
-)
+from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import Admin
+from services.kernel.internal_auth import InternalCaller
+from services.kernel.internal_auth import Writer
+from services.kernel.pagination import DEFAULT_PAGE_SIZE
+from services.kernel.pagination import CursorQuery
+from services.kernel.pagination import ListEnvelope
+from services.kernel.pagination import ListMeta
+from services.kernel.pagination import ListQuery
+from services.kernel.pagination import PageSizeQuery
+from services.kernel.pagination import cursor_after
+from services.kernel.pagination import encode_cursor
+from services.kernel.routes import UPSERT_DESCRIPTION
+from services.kernel.routes import ExternalIdPath
+from services.kernel.routes import SourcePath
+from services.kernel.routes import upsert_responses
+from services.kernel.routes import upserted
 from services.kernel.visibility import Visibility
 
 router = APIRouter(prefix="/datasets", tags=["datasets (特色数据库)"])

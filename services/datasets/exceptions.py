@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.kernel.errors import (
-    Conflict,
-    FieldError,
-    Gone,
-    NotFound,
-    ValidationFailed,
-    summarise_errors,
-)
+from services.kernel.errors import Conflict
+from services.kernel.errors import FieldError
+from services.kernel.errors import Gone
+from services.kernel.errors import NotFound
+from services.kernel.errors import ValidationFailed
+from services.kernel.errors import summarise_errors
 
 
 class DatasetNotFound(NotFound):

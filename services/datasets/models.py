@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import ForeignKey
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
 
 from services.datasets.library import LIBRARY
-from services.kernel.db import JSONType, new_metadata
-from services.kernel.records import RecordMixin, live_unique
+from services.kernel.db import JSONType
+from services.kernel.db import new_metadata
+from services.kernel.records import RecordMixin
+from services.kernel.records import live_unique
 from services.kernel.tables import kernel_tables
 
 DATASET_ID_PREFIX = LIBRARY.id_prefix

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy import update
 
-from services.datasets.models import Dataset, DatasetRecord
+from services.datasets.models import Dataset
+from services.datasets.models import DatasetRecord
 from services.kernel.repository import Repository
 
 # "share" for record writes (many at once), "update" for definition changes (alone): a

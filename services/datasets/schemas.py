@@ -4,35 +4,33 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictInt,
-    StrictStr,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel
+from pydantic import BeforeValidator
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import StrictInt
+from pydantic import StrictStr
+from pydantic import ValidationInfo
+from pydantic import field_validator
+from pydantic import model_validator
 from pydantic.json_schema import JsonDict
 
-from services.kernel.fields import (
-    Block,
-    ExternalIdField,
-    Line,
-    Name,
-    Org,
-    OwnerOrgField,
-    RecordMeta,
-    RecordSchemas,
-    SourceField,
-    check_import_key,
-    clean_line,
-)
-from services.kernel.library import declared_libraries, record_libraries
+from services.kernel.fields import Block
+from services.kernel.fields import ExternalIdField
+from services.kernel.fields import Line
+from services.kernel.fields import Name
+from services.kernel.fields import Org
+from services.kernel.fields import OwnerOrgField
+from services.kernel.fields import RecordMeta
+from services.kernel.fields import RecordSchemas
+from services.kernel.fields import SourceField
+from services.kernel.fields import check_import_key
+from services.kernel.fields import clean_line
+from services.kernel.library import declared_libraries
+from services.kernel.library import record_libraries
 from services.kernel.merge_patch import MergePatch
 from services.kernel.visibility import VISIBILITY_LABELS as PLATFORM_VISIBILITY_LABELS
 from services.kernel.visibility import Visibility

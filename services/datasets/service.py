@@ -4,59 +4,66 @@ from __future__ import annotations
 
 import builtins  # `list` in annotations is the builtin, not DatasetService.list
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.datasets.compatibility import DefinitionChange, Incompatibilities
-from services.datasets.documents import (
-    DatasetView,
-    dataset_document,
-    parse_fields,
-    record_content,
-    record_document,
-)
-from services.datasets.exceptions import (
-    DatasetDeleted,
-    DatasetNotFound,
-    DuplicateExternalId,
-    DuplicateSlug,
-    IncompatibleDefinition,
-    InvalidValues,
-    RecordDeleted,
-    RecordNotFound,
-    SlugIsPermanent,
-)
-from services.datasets.models import (
-    DATASET_ENTITY,
-    DATASET_ID_PREFIX,
-    RECORD_ENTITY,
-    RECORD_ID_PREFIX,
-    TABLES,
-    Dataset,
-    DatasetRecord,
-)
+from services.datasets.compatibility import DefinitionChange
+from services.datasets.compatibility import Incompatibilities
+from services.datasets.documents import DatasetView
+from services.datasets.documents import dataset_document
+from services.datasets.documents import parse_fields
+from services.datasets.documents import record_content
+from services.datasets.documents import record_document
+from services.datasets.exceptions import DatasetDeleted
+from services.datasets.exceptions import DatasetNotFound
+from services.datasets.exceptions import DuplicateExternalId
+from services.datasets.exceptions import DuplicateSlug
+from services.datasets.exceptions import IncompatibleDefinition
+from services.datasets.exceptions import InvalidValues
+from services.datasets.exceptions import RecordDeleted
+from services.datasets.exceptions import RecordNotFound
+from services.datasets.exceptions import SlugIsPermanent
+from services.datasets.models import DATASET_ENTITY
+from services.datasets.models import DATASET_ID_PREFIX
+from services.datasets.models import RECORD_ENTITY
+from services.datasets.models import RECORD_ID_PREFIX
+from services.datasets.models import TABLES
+from services.datasets.models import Dataset
+from services.datasets.models import DatasetRecord
 from services.datasets.references import ReferenceChecker
-from services.datasets.repository import DatasetRepository, ImportKey, Lock, RecordRepository
-from services.datasets.schemas import DatasetFields, DatasetPatch, RecordFields, RecordPatch
-from services.datasets.values import canonical, references, short, validate_values
-from services.kernel.bulk import BulkLine, BulkResponse, upsert_lines
+from services.datasets.repository import DatasetRepository
+from services.datasets.repository import ImportKey
+from services.datasets.repository import Lock
+from services.datasets.repository import RecordRepository
+from services.datasets.schemas import DatasetFields
+from services.datasets.schemas import DatasetPatch
+from services.datasets.schemas import RecordFields
+from services.datasets.schemas import RecordPatch
+from services.datasets.values import canonical
+from services.datasets.values import references
+from services.datasets.values import short
+from services.datasets.values import validate_values
+from services.kernel.bulk import BulkLine
+from services.kernel.bulk import BulkResponse
+from services.kernel.bulk import upsert_lines
 from services.kernel.changefeed import record_change
-from services.kernel.concurrency import expected_version, raise_stale
+from services.kernel.concurrency import expected_version
+from services.kernel.concurrency import raise_stale
 from services.kernel.db import utcnow
-from services.kernel.errors import Conflict, FieldError
+from services.kernel.errors import Conflict
+from services.kernel.errors import FieldError
 from services.kernel.fields import import_key
 from services.kernel.internal_auth import Actor
 from services.kernel.merge_patch import patched
-from services.kernel.ownership import (
-    UpsertResult,
-    ensure_may_write,
-    owner_for_create,
-    owner_for_update,
-)
+from services.kernel.ownership import UpsertResult
+from services.kernel.ownership import ensure_may_write
+from services.kernel.ownership import owner_for_create
+from services.kernel.ownership import owner_for_update
 from services.kernel.record_ids import new_id
 from services.kernel.records import changed_values
 from services.kernel.references import ReferenceCounter

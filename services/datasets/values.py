@@ -8,15 +8,21 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 import orjson
 
-from services.datasets.schemas import LIBRARIES, MAX_KEYWORD_LENGTH, STRING_TYPES, FieldSpec
+from services.datasets.schemas import LIBRARIES
+from services.datasets.schemas import MAX_KEYWORD_LENGTH
+from services.datasets.schemas import STRING_TYPES
+from services.datasets.schemas import FieldSpec
 from services.kernel.errors import FieldError
-from services.kernel.fields import clean_block, clean_line
+from services.kernel.fields import clean_block
+from services.kernel.fields import clean_line
 from services.kernel.record_ids import is_id
 
 MAX_TEXT_LENGTH = 2_000_000

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from services.events.service import EventService, Peers
+from services.events.service import EventService
+from services.events.service import Peers
 from services.kernel.session import Session
 
 

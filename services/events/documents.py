@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from services.events.models import Event
-from services.events.schemas import KIND_LABELS, ROLE_LABELS, EventKind, ParticipantRole
+from services.events.schemas import KIND_LABELS
+from services.events.schemas import ROLE_LABELS
+from services.events.schemas import EventKind
+from services.events.schemas import ParticipantRole
 from services.kernel.records import record_meta
-from services.kernel.visibility import VISIBILITY_LABELS, Visibility
+from services.kernel.visibility import VISIBILITY_LABELS
+from services.kernel.visibility import Visibility
 from services.vocabularies.disciplines import disciplines
 
 

@@ -5,12 +5,19 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import Date
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
 
 from services.events.library import LIBRARY
-from services.kernel.db import JSONType, new_metadata
-from services.kernel.records import RecordMixin, record_indexes
+from services.kernel.db import JSONType
+from services.kernel.db import new_metadata
+from services.kernel.records import RecordMixin
+from services.kernel.records import record_indexes
 from services.kernel.tables import kernel_tables
 
 

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.events.documents import event_document
 from services.events.library import LIBRARY
-from services.events.models import TABLES, Event
+from services.events.models import TABLES
+from services.events.models import Event
 from services.events.repository import EventRepository
 from services.events.schemas import EventFields
 from services.kernel.bulk import BulkLine
@@ -18,7 +19,10 @@ from services.kernel.errors import UnknownReferences
 from services.kernel.http import ServiceClient
 from services.kernel.internal_auth import Actor
 from services.kernel.lookup import RecordLookup
-from services.kernel.peers import Location, NamedRecords, live_among, unknown_references
+from services.kernel.peers import Location
+from services.kernel.peers import NamedRecords
+from services.kernel.peers import live_among
+from services.kernel.peers import unknown_references
 from services.kernel.service import RecordService
 
 LOOKUP = RecordLookup.of_library(LIBRARY, {})

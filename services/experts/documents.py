@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from services.experts.models import Expert
-from services.experts.schemas import RESTRICTED_FIELDS, Affiliation
+from services.experts.schemas import RESTRICTED_FIELDS
+from services.experts.schemas import Affiliation
 from services.kernel.records import record_meta
 from services.vocabularies.disciplines import disciplines as discipline_vocabulary
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from services.experts.dependencies import get_expert_service
 from services.experts.library import LIBRARY
 from services.experts.models import Expert
-from services.experts.schemas import RESTRICTED_FIELDS, SCHEMAS, ExpertRead
-from services.kernel.internal_auth import Actor, Role
+from services.experts.schemas import RESTRICTED_FIELDS
+from services.experts.schemas import SCHEMAS
+from services.experts.schemas import ExpertRead
+from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import Role
 from services.kernel.record_routes import RecordRoutes
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.kernel.errors import FieldError, ValidationFailed
+from services.kernel.errors import FieldError
+from services.kernel.errors import ValidationFailed
 
 
 class UnknownInstitutions(ValidationFailed):

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
 
 from services.experts.library import LIBRARY
-from services.kernel.db import JSONType, new_metadata
-from services.kernel.records import RecordMixin, record_indexes
+from services.kernel.db import JSONType
+from services.kernel.db import new_metadata
+from services.kernel.records import RecordMixin
+from services.kernel.records import record_indexes
 from services.kernel.tables import kernel_tables
 
 

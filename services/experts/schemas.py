@@ -5,40 +5,37 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    TypeAdapter,
-    ValidationInfo,
-    field_validator,
-    model_serializer,
-    model_validator,
-)
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import SerializerFunctionWrapHandler
+from pydantic import TypeAdapter
+from pydantic import ValidationInfo
+from pydantic import field_validator
+from pydantic import model_serializer
+from pydantic import model_validator
 from pydantic.json_schema import JsonDict
 
 from services.institutions.library import LIBRARY as INSTITUTIONS
 from services.kernel import identifiers
-from services.kernel.fields import (
-    Block,
-    ExternalIdField,
-    Line,
-    Name,
-    OwnerOrgField,
-    RecordId,
-    RecordMeta,
-    RecordRead,
-    RecordSchemas,
-    SourceField,
-    TextList,
-    Url,
-    check_import_key,
-    record_ref,
-)
+from services.kernel.fields import Block
+from services.kernel.fields import ExternalIdField
+from services.kernel.fields import Line
+from services.kernel.fields import Name
+from services.kernel.fields import OwnerOrgField
+from services.kernel.fields import RecordId
+from services.kernel.fields import RecordMeta
+from services.kernel.fields import RecordRead
+from services.kernel.fields import RecordSchemas
+from services.kernel.fields import SourceField
+from services.kernel.fields import TextList
+from services.kernel.fields import Url
+from services.kernel.fields import check_import_key
+from services.kernel.fields import record_ref
 from services.kernel.merge_patch import MergePatch
 from services.vocabularies.disciplines import DisciplineCode
 from services.vocabularies.disciplines import disciplines as discipline_vocabulary

@@ -11,15 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.experts.documents import expert_document
 from services.experts.exceptions import UnknownInstitutions
 from services.experts.library import LIBRARY
-from services.experts.models import TABLES, Expert
+from services.experts.models import TABLES
+from services.experts.models import Expert
 from services.experts.repository import ExpertRepository
-from services.experts.schemas import AFFILIATIONS, ExpertFields
+from services.experts.schemas import AFFILIATIONS
+from services.experts.schemas import ExpertFields
 from services.kernel import identifiers
 from services.kernel.bulk import BulkLine
 from services.kernel.errors import validation_failed
 from services.kernel.http import ServiceClient
 from services.kernel.internal_auth import Actor
-from services.kernel.lookup import ExternalId, RecordLookup
+from services.kernel.lookup import ExternalId
+from services.kernel.lookup import RecordLookup
 from services.kernel.ownership import UpsertResult
 from services.kernel.peers import missing_ids
 from services.kernel.pinyin import person_name_pinyin

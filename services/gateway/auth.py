@@ -8,29 +8,41 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
-from fastapi import Depends, Request
-from sqlalchemy import Row, bindparam, select
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi import Depends
+from fastapi import Request
+from sqlalchemy import Row
+from sqlalchemy import bindparam
+from sqlalchemy import select
+from starlette.types import ASGIApp
+from starlette.types import Message
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
-from services.gateway.client_address import client_address, parse_networks
+from services.gateway.client_address import client_address
+from services.gateway.client_address import parse_networks
 from services.gateway.config import GatewaySettings
 from services.gateway.keys.exceptions import InvalidApiKey
-from services.gateway.keys.service import ApiKeyService, check_key, hash_token, key_id_of, touch_due
+from services.gateway.keys.service import ApiKeyService
+from services.gateway.keys.service import check_key
+from services.gateway.keys.service import hash_token
+from services.gateway.keys.service import key_id_of
+from services.gateway.keys.service import touch_due
 from services.gateway.models import ApiKey
 from services.gateway.ratelimit import RateLimiter
 from services.kernel.db import Database
-from services.kernel.errors import (
-    Forbidden,
-    ProblemError,
-    ServiceUnavailable,
-    TooManyRequests,
-    Unauthorized,
-    database_unavailable,
-    problem_response,
-)
-from services.kernel.internal_auth import Actor, Role
+from services.kernel.errors import Forbidden
+from services.kernel.errors import ProblemError
+from services.kernel.errors import ServiceUnavailable
+from services.kernel.errors import TooManyRequests
+from services.kernel.errors import Unauthorized
+from services.kernel.errors import database_unavailable
+from services.kernel.errors import problem_response
+from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import Role
 
 logger = logging.getLogger("zhihui.gateway.auth")
 

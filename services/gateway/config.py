@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
+from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.gateway.client_address import parse_networks

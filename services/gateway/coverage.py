@@ -7,12 +7,17 @@ The gateway refuses to start instead, naming what is missing.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection
+from collections.abc import Mapping
+from collections.abc import Sequence
 
-from services.gateway.libraries import LIBRARIES, Library
+from services.gateway.libraries import LIBRARIES
+from services.gateway.libraries import Library
 from services.gateway.search.libraries import LIBRARY_SEARCHES
 from services.gateway.search.model import LibrarySearch
-from services.kernel.library import LibraryDeclarationError, LibraryFacts, record_libraries
+from services.kernel.library import LibraryDeclarationError
+from services.kernel.library import LibraryFacts
+from services.kernel.library import record_libraries
 
 
 def missing_parts(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from fastapi import Request
 
 from services.gateway.keys.service import ApiKeyService
 from services.gateway.proxy import Proxy

@@ -7,10 +7,13 @@ special databases' records, served per database, are declared here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Annotated, Any
+from dataclasses import dataclass
+from dataclasses import replace
+from typing import Annotated
+from typing import Any
 
-from fastapi import Depends, Path
+from fastapi import Depends
+from fastapi import Path
 
 from services.datasets import library as datasets_library
 from services.datasets import schemas as dataset_schemas
@@ -18,8 +21,11 @@ from services.gateway.proxy import RecordShaper
 from services.gateway.search.libraries import LIBRARY_SEARCHES
 from services.kernel.component import ServiceSpec
 from services.kernel.fields import RecordSchemas
-from services.kernel.internal_auth import Actor, Role
-from services.kernel.library import LibraryDeclarationError, LibraryFacts, library_named
+from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import Role
+from services.kernel.library import LibraryDeclarationError
+from services.kernel.library import LibraryFacts
+from services.kernel.library import library_named
 from services.kernel.visibility import can_see
 from services.registry import SERVICES
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.events.schemas import EventRead, Participant
-from services.experts.schemas import Affiliation, ExpertRead
-from services.outcomes.schemas import Author, OutcomeSummary
+from services.events.schemas import EventRead
+from services.events.schemas import Participant
+from services.experts.schemas import Affiliation
+from services.experts.schemas import ExpertRead
+from services.outcomes.schemas import Author
+from services.outcomes.schemas import OutcomeSummary
 
 # The list models narrow their base models' lists to richer entries. mypy refuses that for a
 # list (invariant), hence the ignores below; pydantic validates each model by its own fields,

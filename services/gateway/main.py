@@ -5,31 +5,43 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from fastapi import Request
+from fastapi import Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from services.gateway.auth import CallerMiddleware
 from services.gateway.config import GatewaySettings
 from services.gateway.coverage import check_libraries
-from services.gateway.endpoints import admin, datasets
+from services.gateway.endpoints import admin
+from services.gateway.endpoints import datasets
 from services.gateway.endpoints import search as search_endpoints
-from services.gateway.endpoints.ops import ResponseCounter, in_process_indexer, ops_router
+from services.gateway.endpoints.ops import ResponseCounter
+from services.gateway.endpoints.ops import in_process_indexer
+from services.gateway.endpoints.ops import ops_router
 from services.gateway.endpoints.records import library_router
 from services.gateway.indexer.runner import IndexSink
 from services.gateway.libraries import LIBRARIES
 from services.gateway.proxy import Proxy
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.search.backends.base import IndexUnavailable
-from services.gateway.search.components import SearchComponents, create_backend, create_search
+from services.gateway.search.components import SearchComponents
+from services.gateway.search.components import create_backend
+from services.gateway.search.components import create_search
 from services.kernel.app import UnicodeJSONResponse
 from services.kernel.db import Database
-from services.kernel.errors import ServiceUnavailable, install_error_handlers, problem_response
+from services.kernel.errors import ServiceUnavailable
+from services.kernel.errors import install_error_handlers
+from services.kernel.errors import problem_response
 from services.kernel.http import ServiceClient
-from services.kernel.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER
-from services.kernel.middleware import RequestContextMiddleware, RequestSizeLimitMiddleware
+from services.kernel.idempotency import IDEMPOTENCY_HEADER
+from services.kernel.idempotency import REPLAYED_HEADER
+from services.kernel.middleware import RequestContextMiddleware
+from services.kernel.middleware import RequestSizeLimitMiddleware
 from services.kernel.settings import PlatformSettings
 from services.registry import service_clients
 

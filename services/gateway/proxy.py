@@ -7,15 +7,18 @@ so a service bug cannot leak a record to a lower role.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import orjson
-from fastapi import Request, Response
+from fastapi import Request
+from fastapi import Response
 
-from services.kernel.errors import PROBLEM_MEDIA_TYPE, NotFound
+from services.kernel.errors import PROBLEM_MEDIA_TYPE
+from services.kernel.errors import NotFound
 from services.kernel.http import ServiceClient
 from services.kernel.idempotency import IDEMPOTENCY_HEADER
 from services.kernel.internal_auth import Actor

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from services.institutions.models import Institution
-from services.institutions.schemas import (
-    STATUS_LABELS,
-    TYPE_LABELS,
-    InstitutionStatus,
-    InstitutionType,
-)
+from services.institutions.schemas import STATUS_LABELS
+from services.institutions.schemas import TYPE_LABELS
+from services.institutions.schemas import InstitutionStatus
+from services.institutions.schemas import InstitutionType
 from services.kernel.records import record_meta
 
 

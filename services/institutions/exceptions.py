@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from services.kernel.errors import Conflict, FieldError, ValidationFailed
+from services.kernel.errors import Conflict
+from services.kernel.errors import FieldError
+from services.kernel.errors import ValidationFailed
 
 
 class InvalidReference(ValidationFailed):

@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import model_validator
 from pydantic.json_schema import JsonDict
 
 from services.institutions.library import LIBRARY
 from services.kernel import identifiers
-from services.kernel.fields import (
-    Block,
-    ExternalIdField,
-    Line,
-    Name,
-    NameList,
-    OwnerOrgField,
-    RecordId,
-    RecordRead,
-    RecordSchemas,
-    SourceField,
-    TextList,
-    Url,
-    check_import_key,
-    record_ref,
-)
+from services.kernel.fields import Block
+from services.kernel.fields import ExternalIdField
+from services.kernel.fields import Line
+from services.kernel.fields import Name
+from services.kernel.fields import NameList
+from services.kernel.fields import OwnerOrgField
+from services.kernel.fields import RecordId
+from services.kernel.fields import RecordRead
+from services.kernel.fields import RecordSchemas
+from services.kernel.fields import SourceField
+from services.kernel.fields import TextList
+from services.kernel.fields import Url
+from services.kernel.fields import check_import_key
+from services.kernel.fields import record_ref
 from services.kernel.labelled import LabelledEnum
 from services.kernel.merge_patch import MergePatch
 

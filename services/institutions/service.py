@@ -7,16 +7,19 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.institutions.documents import institution_document
-from services.institutions.exceptions import HasDependents, InvalidReference
+from services.institutions.exceptions import HasDependents
+from services.institutions.exceptions import InvalidReference
 from services.institutions.library import LIBRARY
-from services.institutions.models import TABLES, Institution
+from services.institutions.models import TABLES
+from services.institutions.models import Institution
 from services.institutions.references import Referrers
 from services.institutions.repository import InstitutionRepository
 from services.institutions.schemas import InstitutionFields
 from services.kernel import identifiers
 from services.kernel.internal_auth import Actor
 from services.kernel.locks import lock_for_transaction
-from services.kernel.lookup import ExternalId, RecordLookup
+from services.kernel.lookup import ExternalId
+from services.kernel.lookup import RecordLookup
 from services.kernel.service import RecordService
 
 # Deeper than any real hierarchy (ministry → university → school → department); also the

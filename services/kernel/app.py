@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter
+from fastapi import FastAPI
+from fastapi import Query
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from services.kernel.changefeed import MAX_FEED_PAGE, ChangeMixin, ChangePage, read_changes
+from services.kernel.changefeed import MAX_FEED_PAGE
+from services.kernel.changefeed import ChangeMixin
+from services.kernel.changefeed import ChangePage
+from services.kernel.changefeed import read_changes
 from services.kernel.db import Database
 from services.kernel.deadline import DeadlineMiddleware
-from services.kernel.errors import ServiceUnavailable, install_error_handlers, problem_responses
-from services.kernel.idempotency import IdempotencyMixin, IdempotentReplay, send_replay
+from services.kernel.errors import ServiceUnavailable
+from services.kernel.errors import install_error_handlers
+from services.kernel.errors import problem_responses
+from services.kernel.idempotency import IdempotencyMixin
+from services.kernel.idempotency import IdempotentReplay
+from services.kernel.idempotency import send_replay
 from services.kernel.internal_auth import InternalCaller
-from services.kernel.middleware import RequestContextMiddleware, RequestSizeLimitMiddleware
-from services.kernel.references import ReferenceCounter, references_router
+from services.kernel.middleware import RequestContextMiddleware
+from services.kernel.middleware import RequestSizeLimitMiddleware
+from services.kernel.references import ReferenceCounter
+from services.kernel.references import references_router
 from services.kernel.session import Session
-from services.kernel.settings import PlatformSettings, ServiceSettings
+from services.kernel.settings import PlatformSettings
+from services.kernel.settings import ServiceSettings
 
 logger = logging.getLogger("zhihui.app")
 

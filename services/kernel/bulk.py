@@ -12,26 +12,29 @@ service that is down (503: nothing is written, the caller retries the same batch
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
+from typing import Protocol
 
 import orjson
 from fastapi import Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
+from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kernel.errors import (
-    BadRequest,
-    Conflict,
-    FieldError,
-    PayloadTooLarge,
-    ProblemError,
-    UnsupportedMediaType,
-    field_errors_from_pydantic,
-)
+from services.kernel.errors import BadRequest
+from services.kernel.errors import Conflict
+from services.kernel.errors import FieldError
+from services.kernel.errors import PayloadTooLarge
+from services.kernel.errors import ProblemError
+from services.kernel.errors import UnsupportedMediaType
+from services.kernel.errors import field_errors_from_pydantic
 from services.kernel.ownership import UpsertResult
 
 MAX_BULK_LINES = 1000

@@ -12,15 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import Literal
 
-from pydantic import BaseModel, Field
-from sqlalchemy import BigInteger, Integer, String, func, select
+from pydantic import BaseModel
+from pydantic import Field
+from sqlalchemy import BigInteger
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import func
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
 
 from services.kernel.context import current_request_id
-from services.kernel.db import JSONType, UTCDateTime, utcnow
+from services.kernel.db import JSONType
+from services.kernel.db import UTCDateTime
+from services.kernel.db import utcnow
 from services.kernel.locks import lock_for_transaction
 
 ChangeOp = Literal["upsert", "delete"]

@@ -7,7 +7,9 @@ from typing import Annotated
 
 from fastapi import Header
 
-from services.kernel.errors import FieldError, PreconditionFailed, PreconditionRequired
+from services.kernel.errors import FieldError
+from services.kernel.errors import PreconditionFailed
+from services.kernel.errors import PreconditionRequired
 
 _ETAG = re.compile(r'^(?:W/)?"v(\d{1,18})"$')
 

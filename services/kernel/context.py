@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
+from contextvars import Token
 
 _request_id: ContextVar[str | None] = ContextVar("zhihui_request_id", default=None)
 

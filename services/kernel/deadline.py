@@ -16,7 +16,10 @@ from __future__ import annotations
 import time
 from contextvars import ContextVar
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
 from services.kernel.errors import ServiceUnavailable
 

@@ -7,22 +7,25 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any, get_args
+from typing import Annotated
+from typing import Any
+from typing import get_args
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    model_validator,
-)
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import BeforeValidator
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import TypeAdapter
+from pydantic import model_validator
 
 from services.kernel.labelled import LabelledEnum
 from services.kernel.library import LibraryFacts
 from services.kernel.record_ids import is_id
-from services.kernel.text import clean_block, clean_key, clean_line, clean_name
+from services.kernel.text import clean_block
+from services.kernel.text import clean_key
+from services.kernel.text import clean_line
+from services.kernel.text import clean_name
 
 __all__ = ["clean_block", "clean_line"]  # services import them from here with the types
 

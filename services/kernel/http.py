@@ -15,16 +15,15 @@ from typing import Any
 import httpx
 
 from services.kernel.context import current_request_id
-from services.kernel.deadline import BUDGET_HEADER, budget_ms
+from services.kernel.deadline import BUDGET_HEADER
+from services.kernel.deadline import budget_ms
 from services.kernel.errors import ServiceUnavailable
-from services.kernel.internal_auth import (
-    ACTOR_KEY_HEADER,
-    ACTOR_ORG_HEADER,
-    ACTOR_ROLE_HEADER,
-    INTERNAL_TOKEN_HEADER,
-    Actor,
-    Role,
-)
+from services.kernel.internal_auth import ACTOR_KEY_HEADER
+from services.kernel.internal_auth import ACTOR_ORG_HEADER
+from services.kernel.internal_auth import ACTOR_ROLE_HEADER
+from services.kernel.internal_auth import INTERNAL_TOKEN_HEADER
+from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import Role
 
 logger = logging.getLogger("zhihui.http")
 

@@ -14,21 +14,37 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from typing import Annotated
 
 import orjson
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends
+from fastapi import Header
+from fastapi import Request
+from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy import Integer, LargeBinary, String, delete, select, update
+from sqlalchemy import Integer
+from sqlalchemy import LargeBinary
+from sqlalchemy import String
+from sqlalchemy import delete
+from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
 
-from services.kernel.db import JSONType, UTCDateTime, rowcount, utcnow
-from services.kernel.errors import Conflict, FieldError, ValidationFailed
-from services.kernel.internal_auth import Actor, InternalCaller
+from services.kernel.db import JSONType
+from services.kernel.db import UTCDateTime
+from services.kernel.db import rowcount
+from services.kernel.db import utcnow
+from services.kernel.errors import Conflict
+from services.kernel.errors import FieldError
+from services.kernel.errors import ValidationFailed
+from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import InternalCaller
 from services.kernel.session import Session
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -11,9 +11,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends
+from fastapi import Header
+from fastapi import Request
 
-from services.kernel.errors import FieldError, Forbidden, Unauthorized
+from services.kernel.errors import FieldError
+from services.kernel.errors import Forbidden
+from services.kernel.errors import Unauthorized
 
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 ACTOR_ROLE_HEADER = "X-Actor-Role"

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
+from fastapi import FastAPI
 
 from services.kernel.app import create_service_app
 from services.kernel.component import ServiceSpec
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
-from services.kernel.library import LibraryFacts, peers_of
+from services.kernel.library import LibraryFacts
+from services.kernel.library import peers_of
 from services.kernel.peers import close_on_shutdown
-from services.kernel.record_routes import RecordRoutes, record_router
+from services.kernel.record_routes import RecordRoutes
+from services.kernel.record_routes import record_router
 from services.kernel.references import ReferenceCounter
-from services.kernel.settings import PlatformSettings, ServiceSettings
+from services.kernel.settings import PlatformSettings
+from services.kernel.settings import ServiceSettings
 from services.kernel.tables import LibraryTables
 
 

@@ -7,11 +7,15 @@ external ID names only live records, so a deleted record's external ID is free a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from services.kernel.errors import BadRequest, Gone, NotFound, ProblemError
+from services.kernel.errors import BadRequest
+from services.kernel.errors import Gone
+from services.kernel.errors import NotFound
+from services.kernel.errors import ProblemError
 from services.kernel.identifiers import IdentifierError
 from services.kernel.library import LibraryFacts
 from services.kernel.records import RecordMixin

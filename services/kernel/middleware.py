@@ -7,16 +7,19 @@ import re
 import secrets
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
+from starlette.types import Message
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
-from services.kernel.context import reset_request_id, set_request_id
-from services.kernel.errors import (
-    BadRequest,
-    HeadersTooLarge,
-    PayloadTooLarge,
-    ProblemError,
-    problem_response,
-)
+from services.kernel.context import reset_request_id
+from services.kernel.context import set_request_id
+from services.kernel.errors import BadRequest
+from services.kernel.errors import HeadersTooLarge
+from services.kernel.errors import PayloadTooLarge
+from services.kernel.errors import ProblemError
+from services.kernel.errors import problem_response
 
 REQUEST_ID_HEADER = "x-request-id"
 # Accept a caller's ID only if it is short and plain, so it cannot inject into headers or logs.

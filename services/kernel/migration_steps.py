@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from services.kernel.db import JSONType, UTCDateTime
+from services.kernel.db import JSONType
+from services.kernel.db import UTCDateTime
 
 LIVE = sa.text("deleted_at IS NULL")
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, Protocol, TypeVar
+from typing import Annotated
+from typing import Any
+from typing import Generic
+from typing import Protocol
+from typing import TypeVar
 
 import orjson
-from fastapi import Depends, Query
-from pydantic import BaseModel, Field
+from fastapi import Depends
+from fastapi import Query
+from pydantic import BaseModel
+from pydantic import Field
 
-from services.kernel.errors import BadRequest, FieldError
+from services.kernel.errors import BadRequest
+from services.kernel.errors import FieldError
 
 T = TypeVar("T")
 

@@ -9,33 +9,40 @@ The gateway's twin is `gateway/endpoints/records.py`.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter
+from fastapi import Depends
+from fastapi import Path
+from fastapi import Request
+from fastapi import Response
+from fastapi import status
 from pydantic import BaseModel
 
-from services.kernel.bulk import (
-    BULK_DESCRIPTION,
-    NDJSON_REQUEST_BODY,
-    BulkResponse,
-    parse_lines,
-    read_body,
-)
-from services.kernel.concurrency import IfMatch, etag_for
+from services.kernel.bulk import BULK_DESCRIPTION
+from services.kernel.bulk import NDJSON_REQUEST_BODY
+from services.kernel.bulk import BulkResponse
+from services.kernel.bulk import parse_lines
+from services.kernel.bulk import read_body
+from services.kernel.concurrency import IfMatch
+from services.kernel.concurrency import etag_for
 from services.kernel.errors import problem_responses
 from services.kernel.fields import RecordSchemas
 from services.kernel.idempotency import IdempotencyKey
-from services.kernel.internal_auth import Actor, Admin, InternalCaller, Writer
+from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import Admin
+from services.kernel.internal_auth import InternalCaller
+from services.kernel.internal_auth import Writer
 from services.kernel.library import LibraryFacts
-from services.kernel.pagination import ListEnvelope, ListQuery
+from services.kernel.pagination import ListEnvelope
+from services.kernel.pagination import ListQuery
 from services.kernel.records import RecordMixin
-from services.kernel.routes import (
-    UPSERT_DESCRIPTION,
-    ExternalIdPath,
-    SourcePath,
-    upsert_responses,
-    upserted,
-)
+from services.kernel.routes import UPSERT_DESCRIPTION
+from services.kernel.routes import ExternalIdPath
+from services.kernel.routes import SourcePath
+from services.kernel.routes import upsert_responses
+from services.kernel.routes import upserted
 
 
 def _validated(model: type[BaseModel]) -> Callable[[Any, Actor], BaseModel]:

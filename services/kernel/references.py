@@ -7,14 +7,19 @@ its repository; the record's existence is the owner's business, so any ID is cou
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, Path
-from pydantic import BaseModel, Field
+from fastapi import APIRouter
+from fastapi import Path
+from pydantic import BaseModel
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kernel.errors import NotFound, problem_responses
+from services.kernel.errors import NotFound
+from services.kernel.errors import problem_responses
 from services.kernel.internal_auth import InternalCaller
 from services.kernel.session import Session
 

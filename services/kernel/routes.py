@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
-from fastapi import Path, Response, status
+from fastapi import Path
+from fastapi import Response
+from fastapi import status
 from pydantic import BaseModel
 
 from services.kernel.errors import problem_responses
-from services.kernel.fields import ExternalKey, SourceKey
+from services.kernel.fields import ExternalKey
+from services.kernel.fields import SourceKey
 from services.kernel.ownership import UpsertResult
 
 # `PUT …/sources/{source}/{external_id}`: the key an import gives a record, cleaned by the

@@ -9,31 +9,43 @@ step. Services flush, never commit: the request boundary does.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import ClassVar
+from typing import Generic
+from typing import TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kernel.bulk import BulkLine, BulkResponse, upsert_lines
-from services.kernel.changefeed import ChangeMixin, record_change
-from services.kernel.concurrency import expected_version, raise_stale
+from services.kernel.bulk import BulkLine
+from services.kernel.bulk import BulkResponse
+from services.kernel.bulk import upsert_lines
+from services.kernel.changefeed import ChangeMixin
+from services.kernel.changefeed import record_change
+from services.kernel.concurrency import expected_version
+from services.kernel.concurrency import raise_stale
 from services.kernel.db import utcnow
-from services.kernel.errors import Conflict, DuplicateIdentifier
+from services.kernel.errors import Conflict
+from services.kernel.errors import DuplicateIdentifier
 from services.kernel.internal_auth import Actor
 from services.kernel.library import LibraryFacts
 from services.kernel.lookup import RecordLookup
 from services.kernel.merge_patch import patched
-from services.kernel.ownership import (
-    UpsertResult,
-    ensure_may_write,
-    owner_for_create,
-    owner_for_update,
-)
+from services.kernel.ownership import UpsertResult
+from services.kernel.ownership import ensure_may_write
+from services.kernel.ownership import owner_for_create
+from services.kernel.ownership import owner_for_update
 from services.kernel.record_ids import new_id
-from services.kernel.records import RecordMixin, changed_values
-from services.kernel.repository import Repository, VisibleRepository
-from services.kernel.visibility import can_see, scope_for
+from services.kernel.records import RecordMixin
+from services.kernel.records import changed_values
+from services.kernel.repository import Repository
+from services.kernel.repository import VisibleRepository
+from services.kernel.visibility import can_see
+from services.kernel.visibility import scope_for
 
 M = TypeVar("M", bound=RecordMixin)
 

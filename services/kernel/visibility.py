@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.kernel.internal_auth import Actor, Role
+from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import Role
 from services.kernel.labelled import LabelledEnum
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import Request
 
 from services.kernel.session import Session
-from services.outcomes.service import OutcomeService, Peers
+from services.outcomes.service import OutcomeService
+from services.outcomes.service import Peers
 
 
 def get_outcome_service(session: Session, request: Request) -> OutcomeService:

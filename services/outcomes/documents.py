@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from services.kernel.records import record_meta
-from services.kernel.visibility import VISIBILITY_LABELS, Visibility
+from services.kernel.visibility import VISIBILITY_LABELS
+from services.kernel.visibility import Visibility
 from services.outcomes.models import Outcome
-from services.outcomes.schemas import TYPE_LABELS, OutcomeType, format_published
+from services.outcomes.schemas import TYPE_LABELS
+from services.outcomes.schemas import OutcomeType
+from services.outcomes.schemas import format_published
 from services.vocabularies.disciplines import disciplines
 
 # The full text stays in this service: a body may be 2 M characters, and feed pages of up to

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.kernel.library import LibraryFacts, Link
+from services.kernel.library import LibraryFacts
+from services.kernel.library import Link
 
 LIBRARY = LibraryFacts(
     name="outcomes",

@@ -7,39 +7,36 @@ import re
 import unicodedata
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import BeforeValidator
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import field_validator
+from pydantic import model_validator
 from pydantic.json_schema import JsonDict
 
 from services.experts.library import LIBRARY as EXPERTS
 from services.institutions.library import LIBRARY as INSTITUTIONS
 from services.kernel import identifiers
-from services.kernel.fields import (
-    Block,
-    ExternalIdField,
-    Line,
-    Name,
-    OwnerOrgField,
-    RecordId,
-    RecordMeta,
-    RecordRead,
-    RecordSchemas,
-    SourceField,
-    TextList,
-    Url,
-    check_import_key,
-    clean_block,
-    record_ref,
-)
+from services.kernel.fields import Block
+from services.kernel.fields import ExternalIdField
+from services.kernel.fields import Line
+from services.kernel.fields import Name
+from services.kernel.fields import OwnerOrgField
+from services.kernel.fields import RecordId
+from services.kernel.fields import RecordMeta
+from services.kernel.fields import RecordRead
+from services.kernel.fields import RecordSchemas
+from services.kernel.fields import SourceField
+from services.kernel.fields import TextList
+from services.kernel.fields import Url
+from services.kernel.fields import check_import_key
+from services.kernel.fields import clean_block
+from services.kernel.fields import record_ref
 from services.kernel.labelled import LabelledEnum
 from services.kernel.merge_patch import MergePatch
 from services.kernel.visibility import Visibility

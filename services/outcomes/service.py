@@ -13,14 +13,20 @@ from services.kernel.bulk import BulkLine
 from services.kernel.errors import UnknownReferences
 from services.kernel.http import ServiceClient
 from services.kernel.internal_auth import Actor
-from services.kernel.lookup import ExternalId, RecordLookup
-from services.kernel.peers import NamedRecords, live_among, unknown_references
+from services.kernel.lookup import ExternalId
+from services.kernel.lookup import RecordLookup
+from services.kernel.peers import NamedRecords
+from services.kernel.peers import live_among
+from services.kernel.peers import unknown_references
 from services.kernel.service import RecordService
 from services.outcomes.documents import outcome_document
 from services.outcomes.library import LIBRARY
-from services.outcomes.models import TABLES, Outcome
+from services.outcomes.models import TABLES
+from services.outcomes.models import Outcome
 from services.outcomes.repository import OutcomeRepository
-from services.outcomes.schemas import OutcomeFields, format_published, parse_published
+from services.outcomes.schemas import OutcomeFields
+from services.outcomes.schemas import format_published
+from services.outcomes.schemas import parse_published
 
 # DOIs are long, so more of a malformed one is quoted back; `DOI:` is read as `doi:`.
 LOOKUP = RecordLookup.of_library(

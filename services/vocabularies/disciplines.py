@@ -10,7 +10,8 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator
+from pydantic import Field
 
 DATA_FILE = Path(__file__).parent / "data" / "nsfc_disciplines.jsonl"
 

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.generate import generate, institution_names, recombine_title
-from services.cli.importer.mapping import convert, map_columns
+from bench.generate import generate
+from bench.generate import institution_names
+from bench.generate import recombine_title
+from services.cli.importer.mapping import convert
+from services.cli.importer.mapping import map_columns
 from services.cli.importer.profiles import PROFILES
 from services.cli.importer.readers import read_table
 

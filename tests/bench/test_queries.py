@@ -6,20 +6,21 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from bench.measure import interleaved, percentile, summary
+from bench.measure import interleaved
+from bench.measure import percentile
+from bench.measure import summary
 from bench.platform_paths import to_http
-from bench.queries import (
-    INSTITUTION_PLACEHOLDER,
-    MIX,
-    QUERY_COUNT,
-    build_queries,
-    list_params,
-    resolve,
-)
+from bench.queries import INSTITUTION_PLACEHOLDER
+from bench.queries import MIX
+from bench.queries import QUERY_COUNT
+from bench.queries import build_queries
+from bench.queries import list_params
+from bench.queries import resolve
 from services.gateway.search.analysis import get_analyzer
 from services.gateway.search.libraries.outcomes import SCHEMA as OUTCOMES
 from services.gateway.search.service import SearchService
-from services.kernel.internal_auth import Actor, Role
+from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import Role
 
 
 def test_the_set_is_deterministic_and_has_the_documented_mix() -> None:

@@ -20,7 +20,8 @@ import pytest
 from pydantic import BaseModel
 
 from services.gateway.libraries import LIBRARIES
-from services.kernel.library import LibraryFacts, record_libraries
+from services.kernel.library import LibraryFacts
+from services.kernel.library import record_libraries
 from tests.institutions.helpers import assert_problem
 
 ROUTES = {library.name: library for library in LIBRARIES}

@@ -20,8 +20,10 @@ from services.kernel.db import Database
 from services.kernel.http import ServiceClient
 from services.kernel.record_ids import new_id
 from services.registry import service_named
-from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
-from tests.helpers import list_by_ids_stand_in, stand_in_referrers
+from tests.conftest import TEST_INTERNAL_TOKEN
+from tests.conftest import asgi_client
+from tests.helpers import list_by_ids_stand_in
+from tests.helpers import stand_in_referrers
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.actors import ADMIN, SERVICE
+from tests.actors import ADMIN
+from tests.actors import SERVICE
 
 __all__ = [
     "FRONTIER",

@@ -7,25 +7,24 @@ from typing import Any
 
 import httpx
 
-from tests.actors import (
-    ADMIN,
-    ANONYMOUS,
-    BAD_TOKEN,
-    EDITOR_CAST,
-    EDITOR_OTHER,
-    NO_TOKEN,
-    READER,
-    SERVICE,
-)
-from tests.datasets.helpers import (
-    FRONTIER,
-    define,
-    post_record,
-    read_dataset,
-    read_record,
-    unique_slug,
-)
-from tests.helpers import assert_problem, changes_after, feed_head, list_all
+from tests.actors import ADMIN
+from tests.actors import ANONYMOUS
+from tests.actors import BAD_TOKEN
+from tests.actors import EDITOR_CAST
+from tests.actors import EDITOR_OTHER
+from tests.actors import NO_TOKEN
+from tests.actors import READER
+from tests.actors import SERVICE
+from tests.datasets.helpers import FRONTIER
+from tests.datasets.helpers import define
+from tests.datasets.helpers import post_record
+from tests.datasets.helpers import read_dataset
+from tests.datasets.helpers import read_record
+from tests.datasets.helpers import unique_slug
+from tests.helpers import assert_problem
+from tests.helpers import changes_after
+from tests.helpers import feed_head
+from tests.helpers import list_all
 
 # --- create -------------------------------------------------------------------------------
 

@@ -10,15 +10,16 @@ import httpx
 
 from tests.actors import ADMIN
 from tests.data import universities
-from tests.datasets.helpers import (
-    FRONTIER,
-    define,
-    institution,
-    post_record,
-    read_dataset,
-    read_record,
-)
-from tests.helpers import assert_problem, changes_after, feed_head, list_all
+from tests.datasets.helpers import FRONTIER
+from tests.datasets.helpers import define
+from tests.datasets.helpers import institution
+from tests.datasets.helpers import post_record
+from tests.datasets.helpers import read_dataset
+from tests.datasets.helpers import read_record
+from tests.helpers import assert_problem
+from tests.helpers import changes_after
+from tests.helpers import feed_head
+from tests.helpers import list_all
 
 
 def _fields(**changes: dict[str, Any]) -> list[dict[str, Any]]:

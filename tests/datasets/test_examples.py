@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -12,12 +13,17 @@ import httpx
 
 from services.datasets import examples
 from services.kernel.db import Database
-from services.kernel.internal_auth import Actor, Role
+from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import Role
 from services.kernel.ownership import UpsertResult
-from tests.actors import ADMIN, ANONYMOUS
+from tests.actors import ADMIN
+from tests.actors import ANONYMOUS
 from tests.data import SHARED_DATA
-from tests.datasets.helpers import read_dataset, read_record
-from tests.helpers import changes_after, feed_head, list_all
+from tests.datasets.helpers import read_dataset
+from tests.datasets.helpers import read_record
+from tests.helpers import changes_after
+from tests.helpers import feed_head
+from tests.helpers import list_all
 
 NSFC_FILE = SHARED_DATA / "nsfc-disciplines" / "nsfc_disciplines.jsonl"
 GOV_FILE = SHARED_DATA / "gov-work-reports" / "government_work_reports.jsonl"

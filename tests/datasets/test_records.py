@@ -12,20 +12,24 @@ from services.datasets.main import create_app
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
 from services.kernel.settings import PlatformSettings
-from tests.actors import (
-    ADMIN,
-    ANONYMOUS,
-    BAD_TOKEN,
-    EDITOR_CAST,
-    EDITOR_OTHER,
-    NO_TOKEN,
-    READER,
-    SERVICE,
-)
+from tests.actors import ADMIN
+from tests.actors import ANONYMOUS
+from tests.actors import BAD_TOKEN
+from tests.actors import EDITOR_CAST
+from tests.actors import EDITOR_OTHER
+from tests.actors import NO_TOKEN
+from tests.actors import READER
+from tests.actors import SERVICE
 from tests.conftest import asgi_client
 from tests.data import universities
-from tests.datasets.helpers import define, institution, post_record, read_record
-from tests.helpers import assert_problem, changes_after, feed_head, list_all
+from tests.datasets.helpers import define
+from tests.datasets.helpers import institution
+from tests.datasets.helpers import post_record
+from tests.datasets.helpers import read_record
+from tests.helpers import assert_problem
+from tests.helpers import changes_after
+from tests.helpers import feed_head
+from tests.helpers import list_all
 
 
 @pytest.fixture(scope="module")

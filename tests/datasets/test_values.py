@@ -8,7 +8,11 @@ import pytest
 
 from services.datasets.compatibility import DefinitionChange
 from services.datasets.schemas import FieldSpec
-from services.datasets.values import ValueProblem, convert, normalize, parse, validate_values
+from services.datasets.values import ValueProblem
+from services.datasets.values import convert
+from services.datasets.values import normalize
+from services.datasets.values import parse
+from services.datasets.values import validate_values
 
 
 def spec(type_: str, **flags: Any) -> FieldSpec:

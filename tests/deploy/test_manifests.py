@@ -23,7 +23,8 @@ import subprocess
 import sys
 import threading
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,15 @@ from sqlalchemy import MetaData
 
 from services.cli.main import build_parser
 from services.gateway.indexer.runner import IndexerSettings
-from services.kernel.library import declared_libraries, library_named, peers_of
-from services.kernel.settings import DEFAULT_INTERNAL_TOKEN, Environment, PlatformSettings
-from services.registry import COMPONENTS, SERVICES, ServiceSpec
+from services.kernel.library import declared_libraries
+from services.kernel.library import library_named
+from services.kernel.library import peers_of
+from services.kernel.settings import DEFAULT_INTERNAL_TOKEN
+from services.kernel.settings import Environment
+from services.kernel.settings import PlatformSettings
+from services.registry import COMPONENTS
+from services.registry import SERVICES
+from services.registry import ServiceSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

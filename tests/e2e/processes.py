@@ -9,9 +9,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Mapping
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import httpx
@@ -21,15 +24,18 @@ from services.gateway.config import GatewaySettings
 from services.gateway.indexer.feeds import read_feed
 from services.gateway.indexer.runner import Indexer
 from services.gateway.indexer.sink import DATASETS
-from services.gateway.keys.schemas import KeyCreate, KeyRole
+from services.gateway.keys.schemas import KeyCreate
+from services.gateway.keys.schemas import KeyRole
 from services.gateway.keys.service import ApiKeyService
 from services.gateway.main import create_app as create_gateway
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
-from services.gateway.search.components import SearchComponents, create_search
+from services.gateway.search.components import SearchComponents
+from services.gateway.search.components import create_search
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
-from services.kernel.settings import DEFAULT_INTERNAL_TOKEN, PlatformSettings
+from services.kernel.settings import DEFAULT_INTERNAL_TOKEN
+from services.kernel.settings import PlatformSettings
 from services.registry import SERVICES
 
 

@@ -20,13 +20,15 @@ import random
 import secrets
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import required_env
-from tests.e2e.processes import SearchStack, search_stack
+from tests.e2e.processes import SearchStack
+from tests.e2e.processes import search_stack
 
 pytestmark = pytest.mark.elasticsearch
 

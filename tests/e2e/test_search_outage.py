@@ -19,8 +19,10 @@ import secrets
 import subprocess
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,10 @@ from services.gateway.indexer.runner import FeedStatus
 from services.gateway.search.backends.base import IndexUnavailable
 from services.kernel.changefeed import ChangeOut
 from tests.conftest import required_env
-from tests.e2e.processes import SearchStack, search_stack
-from tests.gateway.search.helpers import drop_search, make_search
+from tests.e2e.processes import SearchStack
+from tests.e2e.processes import search_stack
+from tests.gateway.search.helpers import drop_search
+from tests.gateway.search.helpers import make_search
 
 pytestmark = pytest.mark.elasticsearch
 

@@ -9,16 +9,22 @@ from pathlib import Path
 import httpx
 
 from services.gateway.config import GatewaySettings
-from services.gateway.keys.schemas import KeyCreate, KeyRole
+from services.gateway.keys.schemas import KeyCreate
+from services.gateway.keys.schemas import KeyRole
 from services.gateway.keys.service import ApiKeyService
 from services.gateway.main import create_app as create_gateway
 from services.gateway.search.backends.embedded import EmbeddedBackend
 from services.gateway.search.components import create_search
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
-from services.kernel.settings import DEFAULT_INTERNAL_TOKEN, PlatformSettings
+from services.kernel.settings import DEFAULT_INTERNAL_TOKEN
+from services.kernel.settings import PlatformSettings
 from tests.conftest import asgi_client
-from tests.e2e.processes import clean_env, free_port, start_service, stop, zhihui
+from tests.e2e.processes import clean_env
+from tests.e2e.processes import free_port
+from tests.e2e.processes import start_service
+from tests.e2e.processes import stop
+from tests.e2e.processes import zhihui
 
 TIMEOUT_SECONDS = 2.0
 

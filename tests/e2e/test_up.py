@@ -14,7 +14,8 @@ import httpx
 
 from services.kernel.settings import DEFAULT_INTERNAL_TOKEN
 from services.registry import COMPONENTS
-from tests.e2e.processes import clean_env, free_port
+from tests.e2e.processes import clean_env
+from tests.e2e.processes import free_port
 
 START_TIMEOUT = 90.0
 

@@ -19,7 +19,8 @@ from services.institutions.main import create_app as create_institutions_app
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
 from services.registry import service_named
-from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
+from tests.conftest import TEST_INTERNAL_TOKEN
+from tests.conftest import asgi_client
 from tests.helpers import stand_in_referrers
 
 # Nothing listens on the discard port: the institutions service is "down".

@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 
-from tests.actors import ADMIN, SERVICE
+from tests.actors import ADMIN
+from tests.actors import SERVICE
 from tests.data import universities
 
 _counter = itertools.count(1)

@@ -7,9 +7,15 @@ import json
 import httpx
 
 from services.vocabularies.disciplines import disciplines
-from tests.actors import ADMIN, NO_TOKEN, SERVICE
-from tests.experts.helpers import create, create_institution, unique_name
-from tests.helpers import assert_problem, changes_after, feed_head
+from tests.actors import ADMIN
+from tests.actors import NO_TOKEN
+from tests.actors import SERVICE
+from tests.experts.helpers import create
+from tests.experts.helpers import create_institution
+from tests.experts.helpers import unique_name
+from tests.helpers import assert_problem
+from tests.helpers import changes_after
+from tests.helpers import feed_head
 
 EMAIL = "secret.contact@example.edu.cn"
 PHONE = "+86 (10) 8888-7777"

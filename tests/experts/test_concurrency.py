@@ -7,8 +7,10 @@ import asyncio
 import httpx
 
 from tests.actors import ADMIN
-from tests.experts.helpers import create, read
-from tests.helpers import changes_after, feed_head
+from tests.experts.helpers import create
+from tests.experts.helpers import read
+from tests.helpers import changes_after
+from tests.helpers import feed_head
 
 
 async def test_concurrent_patches_with_same_etag_exactly_one_wins(

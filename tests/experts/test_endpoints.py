@@ -5,25 +5,23 @@ from __future__ import annotations
 import httpx
 
 from services.vocabularies.disciplines import disciplines
-from tests.actors import (
-    ADMIN,
-    ANONYMOUS,
-    BAD_TOKEN,
-    EDITOR_CAST,
-    EDITOR_OTHER,
-    NO_TOKEN,
-    READER,
-    SERVICE,
-)
-from tests.experts.helpers import (
-    CARBERRY_ORCID,
-    X_ORCID,
-    create,
-    create_institution,
-    read,
-    unique_name,
-)
-from tests.helpers import assert_problem, feed_head, list_all
+from tests.actors import ADMIN
+from tests.actors import ANONYMOUS
+from tests.actors import BAD_TOKEN
+from tests.actors import EDITOR_CAST
+from tests.actors import EDITOR_OTHER
+from tests.actors import NO_TOKEN
+from tests.actors import READER
+from tests.actors import SERVICE
+from tests.experts.helpers import CARBERRY_ORCID
+from tests.experts.helpers import X_ORCID
+from tests.experts.helpers import create
+from tests.experts.helpers import create_institution
+from tests.experts.helpers import read
+from tests.experts.helpers import unique_name
+from tests.helpers import assert_problem
+from tests.helpers import feed_head
+from tests.helpers import list_all
 
 UNKNOWN_INSTITUTION = "ins_zzzzzzzzzzzzzzzzzzzz"
 

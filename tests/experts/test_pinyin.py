@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from services.kernel.pinyin import person_name_pinyin, text_pinyin
+from services.kernel.pinyin import person_name_pinyin
+from services.kernel.pinyin import text_pinyin
 from tests.actors import ADMIN
 from tests.experts.helpers import create
 

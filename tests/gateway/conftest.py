@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -15,7 +17,8 @@ from services.events.main import create_app as create_events
 from services.experts.config import ExpertsSettings
 from services.experts.main import create_app as create_experts
 from services.gateway.config import GatewaySettings
-from services.gateway.keys.schemas import KeyCreate, KeyRole
+from services.gateway.keys.schemas import KeyCreate
+from services.gateway.keys.schemas import KeyRole
 from services.gateway.keys.service import ApiKeyService
 from services.gateway.main import create_app as create_gateway
 from services.gateway.search.components import SearchComponents
@@ -26,8 +29,11 @@ from services.kernel.http import ServiceClient
 from services.outcomes.config import OutcomesSettings
 from services.outcomes.main import create_app as create_outcomes
 from services.registry import service_named
-from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
-from tests.gateway.search.helpers import FeedPump, drop_search, make_search
+from tests.conftest import TEST_INTERNAL_TOKEN
+from tests.conftest import asgi_client
+from tests.gateway.search.helpers import FeedPump
+from tests.gateway.search.helpers import drop_search
+from tests.gateway.search.helpers import make_search
 
 MakeKey = Callable[..., Awaitable[str]]
 

@@ -10,12 +10,15 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from services.gateway.client_address import client_address, parse_networks
+from services.gateway.client_address import client_address
+from services.gateway.client_address import parse_networks
 from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app as create_gateway
 from services.gateway.search.components import SearchComponents
 from services.kernel.http import ServiceClient
-from tests.gateway.conftest import MakeKey, Platform, bearer
+from tests.gateway.conftest import MakeKey
+from tests.gateway.conftest import Platform
+from tests.gateway.conftest import bearer
 from tests.institutions.helpers import assert_problem
 from tests.reliability._fuzz_raw_http import serving
 

@@ -14,7 +14,8 @@ import httpx
 import orjson
 
 from services.kernel.http import ServiceClient
-from tests.gateway.conftest import MakeKey, bearer
+from tests.gateway.conftest import MakeKey
+from tests.gateway.conftest import bearer
 from tests.institutions.helpers import assert_problem
 
 INSTITUTIONS = "/api/v1/institutions"

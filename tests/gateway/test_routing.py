@@ -10,9 +10,13 @@ from services.gateway.main import create_app as create_gateway
 from services.gateway.search.components import SearchComponents
 from services.institutions.models import TABLES as INSTITUTIONS_TABLES
 from services.kernel.http import ServiceClient
-from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
-from tests.gateway.conftest import MakeKey, Platform, bearer
-from tests.institutions.helpers import TSINGHUA_ROR, assert_problem
+from tests.conftest import TEST_INTERNAL_TOKEN
+from tests.conftest import asgi_client
+from tests.gateway.conftest import MakeKey
+from tests.gateway.conftest import Platform
+from tests.gateway.conftest import bearer
+from tests.institutions.helpers import TSINGHUA_ROR
+from tests.institutions.helpers import assert_problem
 
 
 async def test_record_lifecycle_through_the_gateway(

@@ -7,8 +7,11 @@ read back from each service's own database, keyed by `(source, external_id)`.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from services.cli.importer.runner import ImportOptions, ImportReport, run_import
+from services.cli.importer.runner import ImportOptions
+from services.cli.importer.runner import ImportReport
+from services.cli.importer.runner import run_import
 from services.datasets.models import DatasetRecord
 from services.events.models import Event
 from services.experts.models import Expert
@@ -26,15 +31,13 @@ from services.gateway.main import create_app as create_gateway
 from services.institutions.models import Institution
 from services.outcomes.models import Outcome
 from tests.conftest import asgi_client
-from tests.gateway.conftest import (  # noqa: F401  (fixtures)
-    Platform,
-    index_now,
-    keys,
-    make_key,
-    platform,
-    platform_clients,
-    search,
-)
+from tests.gateway.conftest import Platform
+from tests.gateway.conftest import index_now  # noqa: F401  (fixtures)
+from tests.gateway.conftest import keys  # noqa: F401  (fixtures)
+from tests.gateway.conftest import make_key  # noqa: F401  (fixtures)
+from tests.gateway.conftest import platform  # noqa: F401  (fixtures)
+from tests.gateway.conftest import platform_clients  # noqa: F401  (fixtures)
+from tests.gateway.conftest import search  # noqa: F401  (fixtures)
 
 MODELS: dict[str, Any] = {
     "institutions": Institution,

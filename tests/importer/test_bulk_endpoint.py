@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.datasets.helpers import FRONTIER, unique_slug
+from tests.datasets.helpers import FRONTIER
+from tests.datasets.helpers import unique_slug
 from tests.helpers import assert_problem
 from tests.importer.conftest import StoredRecords
 

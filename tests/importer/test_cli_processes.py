@@ -20,7 +20,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.e2e.processes import clean_env, free_port, spawn_service, stop, wait_ready, zhihui
+from tests.e2e.processes import clean_env
+from tests.e2e.processes import free_port
+from tests.e2e.processes import spawn_service
+from tests.e2e.processes import stop
+from tests.e2e.processes import wait_ready
+from tests.e2e.processes import zhihui
 
 ROWS = 600
 

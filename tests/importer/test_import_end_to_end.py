@@ -9,8 +9,12 @@ from typing import Any
 import httpx
 import orjson
 
-from services.cli.importer.runner import EXIT_OK, EXIT_REJECTS, EXIT_STOPPED, EXIT_USAGE
-from tests.importer.conftest import Importer, StoredRecords
+from services.cli.importer.runner import EXIT_OK
+from services.cli.importer.runner import EXIT_REJECTS
+from services.cli.importer.runner import EXIT_STOPPED
+from services.cli.importer.runner import EXIT_USAGE
+from tests.importer.conftest import Importer
+from tests.importer.conftest import StoredRecords
 
 CLEAN = """编号,单位名称,英文名称,机构类型,省份,城市,成立年份,官网,标签
 1,清华大学,Tsinghua University,高校,北京,北京市,1911,https://www.tsinghua.edu.cn,双一流;985

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from services.cli.importer.runner import EXIT_REJECTS
-from tests.importer.conftest import Importer, StoredRecords
+from tests.importer.conftest import Importer
+from tests.importer.conftest import StoredRecords
 
 INSTITUTIONS = """单位名称,机构类型,省份
 中国科学技术协会,全国学会,北京

@@ -13,9 +13,12 @@ import orjson
 import pytest
 from openpyxl import Workbook
 
-from services.cli.importer.runner import EXIT_OK, EXIT_REJECTS, UsageError
+from services.cli.importer.runner import EXIT_OK
+from services.cli.importer.runner import EXIT_REJECTS
+from services.cli.importer.runner import UsageError
 from tests.datasets.helpers import FRONTIER
-from tests.importer.conftest import Importer, StoredRecords
+from tests.importer.conftest import Importer
+from tests.importer.conftest import StoredRecords
 
 INSTITUTIONS = """单位名称,机构类型,省份
 清华大学,高校,北京

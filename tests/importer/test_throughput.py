@@ -10,8 +10,10 @@ import csv
 from pathlib import Path
 
 from services.cli.importer.runner import EXIT_OK
-from tests.data import SHARED_DATA, universities
-from tests.importer.conftest import Importer, StoredRecords
+from tests.data import SHARED_DATA
+from tests.data import universities
+from tests.importer.conftest import Importer
+from tests.importer.conftest import StoredRecords
 
 CSL = SHARED_DATA / "csl-benchmark" / "csl_benchmark_2000.jsonl"
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime
+from datetime import date
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,26 +12,26 @@ import httpx
 import pytest
 
 from services.cli.importer import values as v
-from services.cli.importer.client import (
-    BodyTooLarge,
-    GatewayClient,
-    GatewayError,
-    GatewayUnavailable,
-)
-from services.cli.importer.mapping import (
-    MappingError,
-    content_key,
-    convert,
-    map_columns,
-    parse_overrides,
-)
+from services.cli.importer.client import BodyTooLarge
+from services.cli.importer.client import GatewayClient
+from services.cli.importer.client import GatewayError
+from services.cli.importer.client import GatewayUnavailable
+from services.cli.importer.mapping import MappingError
+from services.cli.importer.mapping import content_key
+from services.cli.importer.mapping import convert
+from services.cli.importer.mapping import map_columns
+from services.cli.importer.mapping import parse_overrides
 from services.cli.importer.profiles.experts import PROFILE as EXPERTS
 from services.cli.importer.profiles.institutions import PROFILE as INSTITUTIONS
 from services.cli.importer.profiles.outcomes import PROFILE as OUTCOMES
 from services.cli.importer.progress import Progress
-from services.cli.importer.readers import UnreadableFile, decode, read_table
-from services.cli.importer.state import FileState, ImportState
-from services.cli.main import build_parser, main
+from services.cli.importer.readers import UnreadableFile
+from services.cli.importer.readers import decode
+from services.cli.importer.readers import read_table
+from services.cli.importer.state import FileState
+from services.cli.importer.state import ImportState
+from services.cli.main import build_parser
+from services.cli.main import main
 
 ROWS = "名称,省份\n清华大学,北京\n\n北京大学,北京\n"
 

@@ -6,9 +6,12 @@ import asyncio
 
 import httpx
 
-from tests.actors import ADMIN, SERVICE
+from tests.actors import ADMIN
+from tests.actors import SERVICE
 from tests.helpers import feed_head
-from tests.institutions.helpers import create, read, unique_name
+from tests.institutions.helpers import create
+from tests.institutions.helpers import read
+from tests.institutions.helpers import unique_name
 
 WRITERS = 16
 WRITES_PER_WRITER = 12

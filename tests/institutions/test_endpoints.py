@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import httpx
 
-from tests.actors import (
-    ADMIN,
-    ANONYMOUS,
-    BAD_TOKEN,
-    EDITOR_CAST,
-    EDITOR_OTHER,
-    NO_TOKEN,
-    READER,
-    SERVICE,
-)
-from tests.helpers import assert_problem, feed_head, list_all
-from tests.institutions.helpers import (
-    PKU_ROR,
-    TSINGHUA_ROR,
-    TSINGHUA_USCC,
-    create,
-    read,
-    unique_name,
-)
+from tests.actors import ADMIN
+from tests.actors import ANONYMOUS
+from tests.actors import BAD_TOKEN
+from tests.actors import EDITOR_CAST
+from tests.actors import EDITOR_OTHER
+from tests.actors import NO_TOKEN
+from tests.actors import READER
+from tests.actors import SERVICE
+from tests.helpers import assert_problem
+from tests.helpers import feed_head
+from tests.helpers import list_all
+from tests.institutions.helpers import PKU_ROR
+from tests.institutions.helpers import TSINGHUA_ROR
+from tests.institutions.helpers import TSINGHUA_USCC
+from tests.institutions.helpers import create
+from tests.institutions.helpers import read
+from tests.institutions.helpers import unique_name
 
 # --- create -------------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ import pytest
 
 from services.cli import migrations
 from services.institutions.models import TABLES as INSTITUTIONS_TABLES
-from services.kernel.changefeed import read_changes, record_change
+from services.kernel.changefeed import read_changes
+from services.kernel.changefeed import record_change
 from services.kernel.db import Database
 from services.registry import service_named
 from tests.conftest import drop_database

@@ -13,13 +13,20 @@ from sqlalchemy import update
 from services.institutions.config import InstitutionsSettings
 from services.institutions.main import create_app
 from services.institutions.models import TABLES as INSTITUTIONS_TABLES
-from services.kernel.db import Database, utcnow
+from services.kernel.db import Database
+from services.kernel.db import utcnow
 from services.kernel.deadline import BUDGET_HEADER
 from services.kernel.http import ServiceClient
 from tests.actors import ADMIN
-from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
-from tests.helpers import assert_problem, feed_head, references_stand_in, stand_in_referrers
-from tests.institutions.helpers import create, read, unique_name
+from tests.conftest import TEST_INTERNAL_TOKEN
+from tests.conftest import asgi_client
+from tests.helpers import assert_problem
+from tests.helpers import feed_head
+from tests.helpers import references_stand_in
+from tests.helpers import stand_in_referrers
+from tests.institutions.helpers import create
+from tests.institutions.helpers import read
+from tests.institutions.helpers import unique_name
 
 KEYED_ADMIN = {**ADMIN, "X-Actor-Key-Id": "key_test_integrity"}
 

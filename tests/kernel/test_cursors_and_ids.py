@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from services.kernel.errors import (
-    BadRequest,
-)
-from services.kernel.pagination import decode_cursor, encode_cursor
-from services.kernel.record_ids import is_id, new_id
+from services.kernel.errors import BadRequest
+from services.kernel.pagination import decode_cursor
+from services.kernel.pagination import encode_cursor
+from services.kernel.record_ids import is_id
+from services.kernel.record_ids import new_id
 
 
 def test_cursor_round_trips_and_rejects_tampering() -> None:

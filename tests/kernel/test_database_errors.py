@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from asyncpg.exceptions import (
-    CharacterNotInRepertoireError,
-    LockNotAvailableError,
-    NumericValueOutOfRangeError,
-    QueryCanceledError,
-)
+from asyncpg.exceptions import CharacterNotInRepertoireError
+from asyncpg.exceptions import LockNotAvailableError
+from asyncpg.exceptions import NumericValueOutOfRangeError
+from asyncpg.exceptions import QueryCanceledError
 from sqlalchemy.exc import DBAPIError
 
-from services.kernel.errors import (
-    database_refused_value,
-    database_unavailable,
-)
+from services.kernel.errors import database_refused_value
+from services.kernel.errors import database_unavailable
 
 
 def test_values_the_database_refuses_are_the_callers_not_an_outage() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.vocabularies.disciplines import UnknownDiscipline, disciplines
+from services.vocabularies.disciplines import UnknownDiscipline
+from services.vocabularies.disciplines import disciplines
 
 
 def test_discipline_vocabulary_normalises_codes_and_names() -> None:

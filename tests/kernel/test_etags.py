@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from services.kernel.concurrency import etag_for, expected_version
-from services.kernel.errors import (
-    PreconditionFailed,
-    PreconditionRequired,
-)
+from services.kernel.concurrency import etag_for
+from services.kernel.concurrency import expected_version
+from services.kernel.errors import PreconditionFailed
+from services.kernel.errors import PreconditionRequired
 
 
 def test_expected_version_accepts_current_etag_lists_and_star() -> None:

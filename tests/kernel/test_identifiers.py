@@ -5,16 +5,14 @@ from __future__ import annotations
 import pytest
 
 from services.kernel import identifiers as ids
-from services.kernel.identifiers import (
-    PROVINCES,
-    IdentifierError,
-    normalize_doi,
-    normalize_orcid,
-    normalize_region_code,
-    normalize_ror,
-    normalize_uscc,
-    province_of,
-)
+from services.kernel.identifiers import PROVINCES
+from services.kernel.identifiers import IdentifierError
+from services.kernel.identifiers import normalize_doi
+from services.kernel.identifiers import normalize_orcid
+from services.kernel.identifiers import normalize_region_code
+from services.kernel.identifiers import normalize_ror
+from services.kernel.identifiers import normalize_uscc
+from services.kernel.identifiers import province_of
 
 # --------------------------------------------------------------------------------------------
 # Shared behaviour

@@ -6,7 +6,8 @@ import pytest
 from pydantic import TypeAdapter
 
 from services.kernel.labelled import LabelledEnum
-from services.kernel.visibility import VISIBILITY_LABELS, Visibility
+from services.kernel.visibility import VISIBILITY_LABELS
+from services.kernel.visibility import Visibility
 
 
 class Kind(LabelledEnum):

@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.coverage import check_libraries, missing_parts
+from services.gateway.coverage import check_libraries
+from services.gateway.coverage import missing_parts
 from services.gateway.endpoints.search import RELATED
 from services.gateway.indexer.runner import IndexerSettings
 from services.gateway.indexer.sink import REFERENCES
 from services.gateway.libraries import LIBRARIES
 from services.gateway.search.libraries import LIBRARY_SEARCHES
-from services.kernel.library import (
-    LibraryDeclarationError,
-    LibraryFacts,
-    Link,
-    check_declarations,
-    declared_libraries,
-    library_named,
-    peers_of,
-    referring_libraries,
-    start_order,
-)
+from services.kernel.library import LibraryDeclarationError
+from services.kernel.library import LibraryFacts
+from services.kernel.library import Link
+from services.kernel.library import check_declarations
+from services.kernel.library import declared_libraries
+from services.kernel.library import library_named
+from services.kernel.library import peers_of
+from services.kernel.library import referring_libraries
+from services.kernel.library import start_order
 from services.kernel.settings import peer_base_url
 from services.registry import SERVICES
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.kernel.settings import DEFAULT_INTERNAL_TOKEN, Environment, PlatformSettings
+from services.kernel.settings import DEFAULT_INTERNAL_TOKEN
+from services.kernel.settings import Environment
+from services.kernel.settings import PlatformSettings
 
 
 def test_settings_refuse_default_secret_outside_local() -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from services.kernel.text import (
-    TextRefused,
-    clean_block,
-    clean_key,
-    clean_line,
-    clean_name,
-)
+from services.kernel.text import TextRefused
+from services.kernel.text import clean_block
+from services.kernel.text import clean_key
+from services.kernel.text import clean_line
+from services.kernel.text import clean_name
 
 # The look-alikes of "17" a partner's spreadsheet really produces: full-width digits, a
 # zero-width space, a byte-order mark, a no-break space, padding, an ideographic space.

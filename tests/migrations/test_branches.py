@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import text
 
-from services.cli.migrations import pending_model_changes, upgrade
+from services.cli.migrations import pending_model_changes
+from services.cli.migrations import upgrade
 from services.kernel.db import Database
-from services.registry import COMPONENTS, ServiceSpec
+from services.registry import COMPONENTS
+from services.registry import ServiceSpec
 
 
 @pytest.mark.parametrize("spec", COMPONENTS, ids=lambda s: s.name)

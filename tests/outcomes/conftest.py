@@ -20,8 +20,10 @@ from services.kernel.record_ids import new_id
 from services.outcomes.config import OutcomesSettings
 from services.outcomes.main import create_app
 from services.registry import service_named
-from tests.conftest import TEST_INTERNAL_TOKEN, asgi_client
-from tests.helpers import list_by_ids_stand_in, stand_in_referrers
+from tests.conftest import TEST_INTERNAL_TOKEN
+from tests.conftest import asgi_client
+from tests.helpers import list_by_ids_stand_in
+from tests.helpers import stand_in_referrers
 
 # The experts the stand-in knows; any other exp_… ID is unknown to it.
 KNOWN_EXPERTS = tuple(new_id("exp") for _ in range(6))

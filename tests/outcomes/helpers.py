@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from tests.actors import ADMIN, SERVICE
+from tests.actors import ADMIN
+from tests.actors import SERVICE
 from tests.data import SHARED_DATA
 
 __all__ = [

@@ -7,19 +7,23 @@ from typing import Any
 import httpx
 
 from services.vocabularies.disciplines import disciplines
-from tests.actors import (
-    ADMIN,
-    ANONYMOUS,
-    BAD_TOKEN,
-    EDITOR_CAST,
-    EDITOR_OTHER,
-    NO_TOKEN,
-    READER,
-    SERVICE,
-)
-from tests.helpers import assert_problem, changes_after, feed_head, list_all
+from tests.actors import ADMIN
+from tests.actors import ANONYMOUS
+from tests.actors import BAD_TOKEN
+from tests.actors import EDITOR_CAST
+from tests.actors import EDITOR_OTHER
+from tests.actors import NO_TOKEN
+from tests.actors import READER
+from tests.actors import SERVICE
+from tests.helpers import assert_problem
+from tests.helpers import changes_after
+from tests.helpers import feed_head
+from tests.helpers import list_all
 from tests.outcomes.conftest import KNOWN_EXPERTS
-from tests.outcomes.helpers import create, csl_papers, paper_body, read
+from tests.outcomes.helpers import create
+from tests.outcomes.helpers import csl_papers
+from tests.outcomes.helpers import paper_body
+from tests.outcomes.helpers import read
 
 # A real DOI (the CSL paper's own, COLING 2022) in the forms people paste it.
 CSL_DOI = "10.48550/arXiv.2209.05034"

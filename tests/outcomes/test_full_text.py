@@ -10,9 +10,14 @@ import orjson
 
 from services.outcomes.documents import FULL_TEXT_EXCERPT_CHARS
 from services.outcomes.schemas import MAX_FULL_TEXT_CHARS
-from tests.actors import ADMIN, EDITOR_CAST, SERVICE
-from tests.helpers import assert_problem, changes_after, feed_head
-from tests.outcomes.helpers import government_work_reports, read
+from tests.actors import ADMIN
+from tests.actors import EDITOR_CAST
+from tests.actors import SERVICE
+from tests.helpers import assert_problem
+from tests.helpers import changes_after
+from tests.helpers import feed_head
+from tests.outcomes.helpers import government_work_reports
+from tests.outcomes.helpers import read
 
 MIN_REPORT_CHARS = 30_000
 

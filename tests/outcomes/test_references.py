@@ -7,9 +7,12 @@ from fastapi import FastAPI
 
 from services.kernel.record_ids import new_id
 from tests.actors import ADMIN
-from tests.helpers import assert_problem, feed_head
+from tests.helpers import assert_problem
+from tests.helpers import feed_head
 from tests.outcomes.conftest import KNOWN_EXPERTS
-from tests.outcomes.helpers import create, paper_body, read
+from tests.outcomes.helpers import create
+from tests.outcomes.helpers import paper_body
+from tests.outcomes.helpers import read
 
 
 async def _institution(institutions: httpx.AsyncClient) -> dict[str, str]:

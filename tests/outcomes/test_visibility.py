@@ -7,11 +7,22 @@ from typing import Any
 import httpx
 import pytest
 
-from services.kernel.internal_auth import Actor, Role
-from services.kernel.visibility import Visibility, can_see, scope_for
-from tests.actors import ADMIN, ANONYMOUS, EDITOR_CAST, EDITOR_OTHER, SERVICE, internal_headers
-from tests.helpers import assert_problem, feed_head
-from tests.outcomes.helpers import create, paper_body, read
+from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import Role
+from services.kernel.visibility import Visibility
+from services.kernel.visibility import can_see
+from services.kernel.visibility import scope_for
+from tests.actors import ADMIN
+from tests.actors import ANONYMOUS
+from tests.actors import EDITOR_CAST
+from tests.actors import EDITOR_OTHER
+from tests.actors import SERVICE
+from tests.actors import internal_headers
+from tests.helpers import assert_problem
+from tests.helpers import feed_head
+from tests.outcomes.helpers import create
+from tests.outcomes.helpers import paper_body
+from tests.outcomes.helpers import read
 
 # Records below are owned by "cast"; each row: (actor headers, public, partner, internal).
 MATRIX: dict[str, tuple[dict[str, str], bool, bool, bool]] = {

@@ -5,7 +5,8 @@ and a snapshot of what is stored so a test can prove hostile input changed nothi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import httpx
@@ -13,15 +14,13 @@ import pytest
 
 from services.gateway.indexer.feeds import read_feed
 from services.kernel.http import ServiceClient
-from tests.gateway.conftest import (
-    gateway,
-    index_now,
-    keys,
-    make_key,
-    platform,
-    platform_clients,
-    search,
-)
+from tests.gateway.conftest import gateway
+from tests.gateway.conftest import index_now
+from tests.gateway.conftest import keys
+from tests.gateway.conftest import make_key
+from tests.gateway.conftest import platform
+from tests.gateway.conftest import platform_clients
+from tests.gateway.conftest import search
 
 # The gateway's fixtures, re-exported for the reliability modules that import this one.
 __all__ = [

@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from services.cli import migrations
-from services.gateway.keys.schemas import KeyCreate, KeyRole
+from services.gateway.keys.schemas import KeyCreate
+from services.gateway.keys.schemas import KeyRole
 from services.gateway.keys.service import ApiKeyService
 from services.kernel.db import Database
 from services.kernel.logging import PARAMETER_LOGGERS
 from services.registry import service_named
-from tests.e2e.processes import clean_env, free_port, start_service, stop
+from tests.e2e.processes import clean_env
+from tests.e2e.processes import free_port
+from tests.e2e.processes import start_service
+from tests.e2e.processes import stop
 
 
 class CapturedLogs(logging.Handler):

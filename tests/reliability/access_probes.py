@@ -13,19 +13,19 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import httpx
 
-from tests.reliability.access_world import (
-    CALLERS,
-    World,
-    sees,
-    sees_dataset_restricted,
-    sees_expert_contact,
-)
+from tests.reliability.access_world import CALLERS
+from tests.reliability.access_world import World
+from tests.reliability.access_world import sees
+from tests.reliability.access_world import sees_dataset_restricted
+from tests.reliability.access_world import sees_expert_contact
 
 Expect = Callable[[httpx.Response], list[str]]
 # Headers that differ between any two requests and say nothing about the record.

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.reliability.summary import SUMMARY_PATH, ReliabilityReport
+from tests.reliability.summary import SUMMARY_PATH
+from tests.reliability.summary import ReliabilityReport
 
 _REPORT = ReliabilityReport()
 

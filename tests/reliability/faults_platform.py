@@ -13,20 +13,19 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 from services.kernel.http import ServiceClient
-from tests.e2e.processes import (
-    DOMAIN_SERVICES,
-    clean_env,
-    free_port,
-    internal_clients,
-    spawn_service,
-    stop,
-    wait_ready,
-    zhihui,
-)
+from tests.e2e.processes import DOMAIN_SERVICES
+from tests.e2e.processes import clean_env
+from tests.e2e.processes import free_port
+from tests.e2e.processes import internal_clients
+from tests.e2e.processes import spawn_service
+from tests.e2e.processes import stop
+from tests.e2e.processes import wait_ready
+from tests.e2e.processes import zhihui
 
 GATEWAY = "gateway"
 READY_SECONDS = 60.0

@@ -15,7 +15,8 @@ Expected answers, per kind of input:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 INSTITUTIONS = "/api/v1/institutions"
 KIB = 1024

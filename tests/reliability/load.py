@@ -17,13 +17,15 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import httpx
 import psutil
 
-from tests.reliability.load_platform import OWN_ORG, Corpus
+from tests.reliability.load_platform import OWN_ORG
+from tests.reliability.load_platform import Corpus
 
 # ---------------------------------------------------------------- measurements
 

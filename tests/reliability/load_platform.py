@@ -14,9 +14,11 @@ import random
 import secrets
 import subprocess
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +31,15 @@ from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.kernel.db import Database
 from services.registry import COMPONENTS
-from tests.data import SHARED_DATA, universities
-from tests.e2e.processes import (
-    DOMAIN_SERVICES,
-    clean_env,
-    create_admin_key,
-    free_port,
-    spawn_service,
-    stop,
-    wait_ready,
-)
+from tests.data import SHARED_DATA
+from tests.data import universities
+from tests.e2e.processes import DOMAIN_SERVICES
+from tests.e2e.processes import clean_env
+from tests.e2e.processes import create_admin_key
+from tests.e2e.processes import free_port
+from tests.e2e.processes import spawn_service
+from tests.e2e.processes import stop
+from tests.e2e.processes import wait_ready
 
 CSL = SHARED_DATA / "csl-benchmark" / "csl_benchmark_2000.jsonl"
 ORGS = ("cast", "csae")

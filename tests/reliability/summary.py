@@ -8,7 +8,9 @@ the table is printed and written to `.local/reliability/summary.json`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 SUMMARY_PATH = Path(__file__).resolve().parents[2] / ".local" / "reliability" / "summary.json"

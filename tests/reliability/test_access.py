@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -28,26 +30,27 @@ from services.gateway.keys.service import ApiKeyService
 from services.gateway.main import create_app as create_gateway
 from services.gateway.models import ApiKey
 from tests.e2e.processes import zhihui
-from tests.gateway.conftest import (
-    MakeKey,
-    Platform,
-    bearer,
-    gateway,
-    index_now,
-    make_key,
-    platform,
-    platform_clients,
-    search,
-)
-from tests.reliability.access_logs import (
-    CapturedLogs,
-    capture_logs,
-    create_key,
-    gateway_process,
-    secret_findings,
-)
-from tests.reliability.access_probes import ROUTES, Outcome, Probe, check
-from tests.reliability.access_world import CALLERS, World, seed
+from tests.gateway.conftest import MakeKey
+from tests.gateway.conftest import Platform
+from tests.gateway.conftest import bearer
+from tests.gateway.conftest import gateway
+from tests.gateway.conftest import index_now
+from tests.gateway.conftest import make_key
+from tests.gateway.conftest import platform
+from tests.gateway.conftest import platform_clients
+from tests.gateway.conftest import search
+from tests.reliability.access_logs import CapturedLogs
+from tests.reliability.access_logs import capture_logs
+from tests.reliability.access_logs import create_key
+from tests.reliability.access_logs import gateway_process
+from tests.reliability.access_logs import secret_findings
+from tests.reliability.access_probes import ROUTES
+from tests.reliability.access_probes import Outcome
+from tests.reliability.access_probes import Probe
+from tests.reliability.access_probes import check
+from tests.reliability.access_world import CALLERS
+from tests.reliability.access_world import World
+from tests.reliability.access_world import seed
 from tests.reliability.summary import ReliabilityReport
 
 # The gateway's fixtures, used by this module's tests.

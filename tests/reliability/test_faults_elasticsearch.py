@@ -14,32 +14,34 @@ import asyncio
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
 
 import httpx
 import orjson
 import pytest
 
-from tests.reliability.faults_elastic import (
-    alias_for,
-    alias_targets,
-    concrete_indices,
-    index_problems,
-    live_documents,
-)
-from tests.reliability.faults_platform import Platform, running_platform
-from tests.reliability.faults_readback import (
-    assert_problem_json,
-    feed_changes,
-    feed_problems,
-    gateway_listing,
-    listing_problems,
-    service_records,
-    wait_until_empty,
-)
-from tests.reliability.faults_writes import LIBRARIES, Ledger, MixedWriter
-from tests.reliability.servers import PrivateElasticsearch, private_elasticsearch
+from tests.reliability.faults_elastic import alias_for
+from tests.reliability.faults_elastic import alias_targets
+from tests.reliability.faults_elastic import concrete_indices
+from tests.reliability.faults_elastic import index_problems
+from tests.reliability.faults_elastic import live_documents
+from tests.reliability.faults_platform import Platform
+from tests.reliability.faults_platform import running_platform
+from tests.reliability.faults_readback import assert_problem_json
+from tests.reliability.faults_readback import feed_changes
+from tests.reliability.faults_readback import feed_problems
+from tests.reliability.faults_readback import gateway_listing
+from tests.reliability.faults_readback import listing_problems
+from tests.reliability.faults_readback import service_records
+from tests.reliability.faults_readback import wait_until_empty
+from tests.reliability.faults_writes import LIBRARIES
+from tests.reliability.faults_writes import Ledger
+from tests.reliability.faults_writes import MixedWriter
+from tests.reliability.servers import PrivateElasticsearch
+from tests.reliability.servers import private_elasticsearch
 from tests.reliability.summary import ReliabilityReport
 
 pytestmark = [pytest.mark.reliability("faults"), pytest.mark.elasticsearch]

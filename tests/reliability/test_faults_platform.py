@@ -20,7 +20,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +29,18 @@ import httpx
 import orjson
 import pytest
 
-from tests.reliability.faults_platform import Platform, running_platform
-from tests.reliability.faults_readback import (
-    feed_changes,
-    feed_problems,
-    gateway_listing,
-    listing_problems,
-    service_records,
-    wait_until_empty,
-)
-from tests.reliability.faults_upserts import UpsertClients, stored_problems
-from tests.reliability.servers import PrivatePostgres, private_postgres
+from tests.reliability.faults_platform import Platform
+from tests.reliability.faults_platform import running_platform
+from tests.reliability.faults_readback import feed_changes
+from tests.reliability.faults_readback import feed_problems
+from tests.reliability.faults_readback import gateway_listing
+from tests.reliability.faults_readback import listing_problems
+from tests.reliability.faults_readback import service_records
+from tests.reliability.faults_readback import wait_until_empty
+from tests.reliability.faults_upserts import UpsertClients
+from tests.reliability.faults_upserts import stored_problems
+from tests.reliability.servers import PrivatePostgres
+from tests.reliability.servers import private_postgres
 from tests.reliability.summary import ReliabilityReport
 
 pytestmark = [pytest.mark.reliability("faults"), pytest.mark.postgres]

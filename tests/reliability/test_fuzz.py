@@ -16,29 +16,25 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.reliability._fuzz_cases import (
-    FuzzCase,
-    conformance_failures,
-    describe,
-    generate,
-    load_schema,
-    promise_failures,
-    send,
-)
-from tests.reliability._fuzz_platform import (
-    DATASET_SLUG,
-    ROLES,
-    Seeded,
-    backend,
-    gateway,
-    index_now,
-    keys,
-    make_key,
-    platform,
-    platform_clients,
-    search,
-    seeded,
-)
+from tests.reliability._fuzz_cases import FuzzCase
+from tests.reliability._fuzz_cases import conformance_failures
+from tests.reliability._fuzz_cases import describe
+from tests.reliability._fuzz_cases import generate
+from tests.reliability._fuzz_cases import load_schema
+from tests.reliability._fuzz_cases import promise_failures
+from tests.reliability._fuzz_cases import send
+from tests.reliability._fuzz_platform import DATASET_SLUG
+from tests.reliability._fuzz_platform import ROLES
+from tests.reliability._fuzz_platform import Seeded
+from tests.reliability._fuzz_platform import backend
+from tests.reliability._fuzz_platform import gateway
+from tests.reliability._fuzz_platform import index_now
+from tests.reliability._fuzz_platform import keys
+from tests.reliability._fuzz_platform import make_key
+from tests.reliability._fuzz_platform import platform
+from tests.reliability._fuzz_platform import platform_clients
+from tests.reliability._fuzz_platform import search
+from tests.reliability._fuzz_platform import seeded
 
 __all__ = ["backend", "gateway", "index_now", "keys", "make_key", "platform"]
 __all__ += ["platform_clients", "search", "seeded"]

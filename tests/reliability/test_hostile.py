@@ -20,23 +20,24 @@ from services.gateway.config import GatewaySettings
 from services.gateway.main import create_app as create_gateway
 from services.kernel.errors import PROBLEM_MEDIA_TYPE
 from tests.reliability._fuzz_cases import promise_failures
-from tests.reliability._fuzz_platform import (
-    DATASET_SLUG,
-    Seeded,
-    backend,
-    feed_heads,
-    gateway,
-    index_now,
-    keys,
-    make_key,
-    platform,
-    platform_clients,
-    search,
-    seeded,
-    stored_state,
-)
-from tests.reliability._fuzz_raw_http import RawResponse, send_raw, serving
-from tests.reliability.hostile_corpus import HOSTILE_REQUESTS, Hostile
+from tests.reliability._fuzz_platform import DATASET_SLUG
+from tests.reliability._fuzz_platform import Seeded
+from tests.reliability._fuzz_platform import backend
+from tests.reliability._fuzz_platform import feed_heads
+from tests.reliability._fuzz_platform import gateway
+from tests.reliability._fuzz_platform import index_now
+from tests.reliability._fuzz_platform import keys
+from tests.reliability._fuzz_platform import make_key
+from tests.reliability._fuzz_platform import platform
+from tests.reliability._fuzz_platform import platform_clients
+from tests.reliability._fuzz_platform import search
+from tests.reliability._fuzz_platform import seeded
+from tests.reliability._fuzz_platform import stored_state
+from tests.reliability._fuzz_raw_http import RawResponse
+from tests.reliability._fuzz_raw_http import send_raw
+from tests.reliability._fuzz_raw_http import serving
+from tests.reliability.hostile_corpus import HOSTILE_REQUESTS
+from tests.reliability.hostile_corpus import Hostile
 
 __all__ = ["backend", "gateway", "index_now", "keys", "make_key", "platform"]
 __all__ += ["platform_clients", "search", "seeded"]

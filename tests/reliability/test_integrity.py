@@ -12,22 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.reliability._fuzz_platform import (
-    backend,
-    gateway,
-    index_now,
-    keys,
-    make_key,
-    platform,
-    platform_clients,
-    search,
-)
+from tests.reliability._fuzz_platform import backend
+from tests.reliability._fuzz_platform import gateway
+from tests.reliability._fuzz_platform import index_now
+from tests.reliability._fuzz_platform import keys
+from tests.reliability._fuzz_platform import make_key
+from tests.reliability._fuzz_platform import platform
+from tests.reliability._fuzz_platform import platform_clients
+from tests.reliability._fuzz_platform import search
 from tests.reliability.summary import ReliabilityReport
 
 __all__ = ["backend", "gateway", "index_now", "keys", "make_key", "platform"]

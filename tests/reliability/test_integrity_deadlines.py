@@ -16,8 +16,10 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +33,8 @@ from services.kernel.db import Database
 from services.kernel.locks import lock_for_transaction
 from services.kernel.settings import PlatformSettings
 from services.registry import COMPONENTS
-from tests.e2e.processes import create_admin_key, start_services
+from tests.e2e.processes import create_admin_key
+from tests.e2e.processes import start_services
 from tests.gateway.search.helpers import make_search
 from tests.reliability.summary import ReliabilityReport
 

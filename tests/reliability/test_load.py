@@ -32,22 +32,18 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.reliability.load import (
-    Traffic,
-    find_markers,
-    percentile,
-    sample_rss,
-    thirds_growth,
-)
-from tests.reliability.load_platform import (
-    Corpus,
-    LoadPlatform,
-    admin_headers,
-    create_key,
-    running_platform,
-    seed,
-    wait_indexed,
-)
+from tests.reliability.load import Traffic
+from tests.reliability.load import find_markers
+from tests.reliability.load import percentile
+from tests.reliability.load import sample_rss
+from tests.reliability.load import thirds_growth
+from tests.reliability.load_platform import Corpus
+from tests.reliability.load_platform import LoadPlatform
+from tests.reliability.load_platform import admin_headers
+from tests.reliability.load_platform import create_key
+from tests.reliability.load_platform import running_platform
+from tests.reliability.load_platform import seed
+from tests.reliability.load_platform import wait_indexed
 from tests.reliability.summary import ReliabilityReport
 
 pytestmark = [pytest.mark.reliability("load"), pytest.mark.postgres, pytest.mark.elasticsearch]

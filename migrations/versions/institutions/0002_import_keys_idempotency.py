@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from services.kernel.migration_steps import create_idempotency_keys, replace_live_unique
+from services.kernel.migration_steps import create_idempotency_keys
+from services.kernel.migration_steps import replace_live_unique
 
 revision: str = "institutions_0002"
 down_revision: str | Sequence[str] | None = "institutions_0001"

@@ -6,6 +6,9 @@ schemas) → client (batches to `POST /api/v1/{library}/bulk`, with retries) →
 progress, and a state file that lets an interrupted import continue where it stopped.
 """
 
-from services.cli.importer.runner import ImportOptions, ImportReport, UsageError, run_import
+from services.cli.importer.runner import ImportOptions
+from services.cli.importer.runner import ImportReport
+from services.cli.importer.runner import UsageError
+from services.cli.importer.runner import run_import
 
 __all__ = ["ImportOptions", "ImportReport", "UsageError", "run_import"]

@@ -8,16 +8,15 @@ import os
 import sys
 from pathlib import Path
 
-from services.cli.importer.mapping import MappingError, parse_overrides
+from services.cli.importer.mapping import MappingError
+from services.cli.importer.mapping import parse_overrides
 from services.cli.importer.profiles import LIBRARY_CHOICES
-from services.cli.importer.runner import (
-    DEFAULT_BATCH_SIZE,
-    EXIT_STOPPED,
-    EXIT_USAGE,
-    ImportOptions,
-    UsageError,
-    run_import,
-)
+from services.cli.importer.runner import DEFAULT_BATCH_SIZE
+from services.cli.importer.runner import EXIT_STOPPED
+from services.cli.importer.runner import EXIT_USAGE
+from services.cli.importer.runner import ImportOptions
+from services.cli.importer.runner import UsageError
+from services.cli.importer.runner import run_import
 from services.kernel.bulk import MAX_BULK_LINES
 
 EPILOG = """\

@@ -11,8 +11,13 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import orjson
@@ -20,7 +25,8 @@ from pydantic import BaseModel
 
 from services.cli.importer import values as v
 from services.cli.importer.linking import Linker
-from services.datasets.schemas import FieldSpec, RecordFields
+from services.datasets.schemas import FieldSpec
+from services.datasets.schemas import RecordFields
 from services.kernel.visibility import VISIBILITY_LABELS
 
 EXTERNAL_ID = "external_id"

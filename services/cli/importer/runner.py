@@ -15,43 +15,52 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
+from typing import TextIO
 
 import httpx
 import orjson
 
-from services.cli.importer.client import BodyTooLarge, GatewayClient, GatewayError
+from services.cli.importer.client import BodyTooLarge
+from services.cli.importer.client import GatewayClient
+from services.cli.importer.client import GatewayError
 from services.cli.importer.linking import Linker
-from services.cli.importer.mapping import (
-    EXTERNAL_ID,
-    ColumnMap,
-    Converted,
-    MappingError,
-    Profile,
-    content_key,
-    convert,
-    dataset_profile,
-    map_columns,
-)
-from services.cli.importer.profiles import LIBRARY_CHOICES, PROFILES
+from services.cli.importer.mapping import EXTERNAL_ID
+from services.cli.importer.mapping import ColumnMap
+from services.cli.importer.mapping import Converted
+from services.cli.importer.mapping import MappingError
+from services.cli.importer.mapping import Profile
+from services.cli.importer.mapping import content_key
+from services.cli.importer.mapping import convert
+from services.cli.importer.mapping import dataset_profile
+from services.cli.importer.mapping import map_columns
+from services.cli.importer.profiles import LIBRARY_CHOICES
+from services.cli.importer.profiles import PROFILES
 from services.cli.importer.progress import Progress
-from services.cli.importer.readers import SourceRow, Table, UnreadableFile, read_table
+from services.cli.importer.readers import SourceRow
+from services.cli.importer.readers import Table
+from services.cli.importer.readers import UnreadableFile
+from services.cli.importer.readers import read_table
 from services.cli.importer.rejects import RejectsFile
-from services.cli.importer.state import FileState, ImportState
-from services.cli.importer.validation import (
-    Issue,
-    Problem,
-    assemble,
-    names_to_link,
-    problem_for,
-    validate,
-)
+from services.cli.importer.state import FileState
+from services.cli.importer.state import ImportState
+from services.cli.importer.validation import Issue
+from services.cli.importer.validation import Problem
+from services.cli.importer.validation import assemble
+from services.cli.importer.validation import names_to_link
+from services.cli.importer.validation import problem_for
+from services.cli.importer.validation import validate
 from services.datasets.schemas import FieldSpec
 from services.kernel.bulk import MAX_BULK_LINES
-from services.kernel.text import TextRefused, clean_key
+from services.kernel.text import TextRefused
+from services.kernel.text import clean_key
 
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_BATCH_BYTES = 8 * 1024 * 1024

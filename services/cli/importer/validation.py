@@ -9,14 +9,17 @@ USCC, a parent that does not exist), which the service reports per line.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from services.cli.importer.linking import Linker
-from services.cli.importer.mapping import EXTERNAL_ID, Converted, Profile
+from services.cli.importer.mapping import EXTERNAL_ID
+from services.cli.importer.mapping import Converted
+from services.cli.importer.mapping import Profile
 from services.datasets.schemas import FieldSpec
 from services.datasets.values import validate_values
 

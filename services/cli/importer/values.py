@@ -11,10 +11,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
-from services.kernel.text import TextRefused, clean_key
+from services.kernel.text import TextRefused
+from services.kernel.text import clean_key
 
 # Excel's day 0 (serial 60 is the 1900-02-29 that never was, so later serials count from here).
 _EXCEL_EPOCH = date(1899, 12, 30)

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.datasets.exceptions import DatasetDeleted, DatasetNotFound
+from services.datasets.exceptions import DatasetDeleted
+from services.datasets.exceptions import DatasetNotFound
 from services.datasets.references import ReferenceChecker
-from services.datasets.schemas import DatasetCreate, RecordFields
-from services.datasets.service import DatasetService, RecordService
+from services.datasets.schemas import DatasetCreate
+from services.datasets.schemas import RecordFields
+from services.datasets.service import DatasetService
+from services.datasets.service import RecordService
 from services.kernel.internal_auth import Actor
 from services.kernel.ownership import UpsertResult
 from services.vocabularies.disciplines import DATA_FILE as NSFC_VOCABULARY_FILE

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter
+from fastapi import Path
+from fastapi import Query
+from fastapi import Request
+from fastapi import status
 
 from services.gateway.auth import AdminCaller
 from services.gateway.dependencies import KeyServiceDep
 from services.gateway.indexer.reindex import reindex_library
-from services.gateway.keys.schemas import KeyCreate, KeyCreated, KeyRead
+from services.gateway.keys.schemas import KeyCreate
+from services.gateway.keys.schemas import KeyCreated
+from services.gateway.keys.schemas import KeyRead
 from services.kernel.errors import problem_responses
-from services.kernel.pagination import ListEnvelope, ListMeta
+from services.kernel.pagination import ListEnvelope
+from services.kernel.pagination import ListMeta
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin (管理)"])
 

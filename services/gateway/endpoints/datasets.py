@@ -6,16 +6,28 @@ No `from __future__ import annotations`: FastAPI must see the real body types.
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter
+from fastapi import Path
+from fastapi import Query
+from fastapi import Request
+from fastapi import Response
+from fastapi import status
 
-from services.datasets.schemas import DatasetCreate, DatasetPatch, DatasetRead
-from services.gateway.auth import AdminCaller, Caller
+from services.datasets.schemas import DatasetCreate
+from services.datasets.schemas import DatasetPatch
+from services.datasets.schemas import DatasetRead
+from services.gateway.auth import AdminCaller
+from services.gateway.auth import Caller
 from services.gateway.dependencies import ProxyDep
-from services.gateway.endpoints.records import IdempotencyKeyHeader, IfMatch
-from services.gateway.proxy import relay, relay_record
+from services.gateway.endpoints.records import IdempotencyKeyHeader
+from services.gateway.endpoints.records import IfMatch
+from services.gateway.proxy import relay
+from services.gateway.proxy import relay_record
 from services.kernel.errors import problem_responses
 from services.kernel.internal_auth import Actor
-from services.kernel.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListEnvelope
+from services.kernel.pagination import DEFAULT_PAGE_SIZE
+from services.kernel.pagination import MAX_PAGE_SIZE
+from services.kernel.pagination import ListEnvelope
 from services.kernel.visibility import can_see
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets (特色数据库)"])

@@ -10,15 +10,24 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
+from fastapi import Request
 from fastapi.responses import PlainTextResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
+from starlette.types import Message
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
 from services.gateway.config import GatewaySettings
-from services.gateway.indexer.runner import Indexer, IndexerSettings, IndexSink, render_prometheus
+from services.gateway.indexer.runner import Indexer
+from services.gateway.indexer.runner import IndexerSettings
+from services.gateway.indexer.runner import IndexSink
+from services.gateway.indexer.runner import render_prometheus
 from services.gateway.proxy import Proxy
 from services.kernel.db import Database
-from services.kernel.errors import ServiceUnavailable, problem_responses
+from services.kernel.errors import ServiceUnavailable
+from services.kernel.errors import problem_responses
 from services.kernel.http import ServiceClient
 
 logger = logging.getLogger("zhihui.gateway.ops")

@@ -5,33 +5,44 @@ one OpenAPI document. No `from __future__ import annotations` here: FastAPI must
 real body types, which are chosen at runtime.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Header, Path, Request, Response, status
+from fastapi import APIRouter
+from fastapi import Header
+from fastapi import Path
+from fastapi import Request
+from fastapi import Response
+from fastapi import status
 
-from services.gateway.auth import AdminCaller, Caller, WriterCaller
+from services.gateway.auth import AdminCaller
+from services.gateway.auth import Caller
+from services.gateway.auth import WriterCaller
 from services.gateway.dependencies import ProxyDep
-from services.gateway.endpoints.search import Params, SearchDep
+from services.gateway.endpoints.search import Params
+from services.gateway.endpoints.search import SearchDep
 from services.gateway.libraries import Library
-from services.gateway.proxy import PUBLIC_PREFIX, relay, relay_record, service_path
+from services.gateway.proxy import PUBLIC_PREFIX
+from services.gateway.proxy import relay
+from services.gateway.proxy import relay_record
+from services.gateway.proxy import service_path
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.gateway.search.model import LibrarySchema
 from services.kernel.app import UnicodeJSONResponse
-from services.kernel.bulk import (
-    BULK_DESCRIPTION,
-    NDJSON_MEDIA_TYPE,
-    NDJSON_REQUEST_BODY,
-    BulkResponse,
-)
-from services.kernel.errors import NotFound, problem_responses
-from services.kernel.idempotency import (
-    IDEMPOTENCY_HEADER,
-    IDEMPOTENCY_KEY_DESCRIPTION,
-    IDEMPOTENCY_KEY_PATTERN,
-)
-from services.kernel.internal_auth import Actor, Role
+from services.kernel.bulk import BULK_DESCRIPTION
+from services.kernel.bulk import NDJSON_MEDIA_TYPE
+from services.kernel.bulk import NDJSON_REQUEST_BODY
+from services.kernel.bulk import BulkResponse
+from services.kernel.errors import NotFound
+from services.kernel.errors import problem_responses
+from services.kernel.idempotency import IDEMPOTENCY_HEADER
+from services.kernel.idempotency import IDEMPOTENCY_KEY_DESCRIPTION
+from services.kernel.idempotency import IDEMPOTENCY_KEY_PATTERN
+from services.kernel.internal_auth import Actor
+from services.kernel.internal_auth import Role
 from services.kernel.pagination import ListEnvelope
-from services.kernel.routes import UPSERT_DESCRIPTION, upsert_responses
+from services.kernel.routes import UPSERT_DESCRIPTION
+from services.kernel.routes import upsert_responses
 from services.kernel.visibility import can_see
 
 

@@ -3,21 +3,33 @@ related records. All of them answer from the search index, with visibility appli
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter
+from fastapi import Depends
+from fastapi import Path
+from fastapi import Query
+from fastapi import Request
+from fastapi import Response
 
 from services.gateway.auth import Caller
 from services.gateway.dependencies import ProxyDep
-from services.gateway.proxy import encoded_segment, relay
+from services.gateway.proxy import encoded_segment
+from services.gateway.proxy import relay
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
-from services.gateway.search.model import FilterClause, LibrarySchema
-from services.gateway.search.service import ListParams, SearchService
+from services.gateway.search.model import FilterClause
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.service import ListParams
+from services.gateway.search.service import SearchService
 from services.kernel.app import UnicodeJSONResponse
-from services.kernel.errors import BadRequest, FieldError, problem_responses
+from services.kernel.errors import BadRequest
+from services.kernel.errors import FieldError
+from services.kernel.errors import problem_responses
 from services.kernel.library import record_libraries
-from services.kernel.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from services.kernel.pagination import DEFAULT_PAGE_SIZE
+from services.kernel.pagination import MAX_PAGE_SIZE
 
 router = APIRouter(prefix="/api/v1", tags=["search (检索)"])
 

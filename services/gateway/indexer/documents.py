@@ -9,14 +9,21 @@ that mention it (see sink.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from services.gateway.search.analysis import Analyzer, normalize
-from services.gateway.search.model import IndexDocument, LibrarySchema, Scalar
-from services.kernel.pinyin import Pinyin, person_name_pinyin, text_pinyin
+from services.gateway.search.analysis import Analyzer
+from services.gateway.search.analysis import normalize
+from services.gateway.search.model import IndexDocument
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.model import Scalar
+from services.kernel.pinyin import Pinyin
+from services.kernel.pinyin import person_name_pinyin
+from services.kernel.pinyin import text_pinyin
 
 Sources = Mapping[str, Mapping[str, Any]]
 

@@ -17,12 +17,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete
+from sqlalchemy import exists
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 
-from services.gateway.models import IndexerCursor, IndexerLease
+from services.gateway.models import IndexerCursor
+from services.gateway.models import IndexerLease
 from services.kernel.changefeed import ChangePage
-from services.kernel.db import Database, rowcount, utcnow
+from services.kernel.db import Database
+from services.kernel.db import rowcount
+from services.kernel.db import utcnow
 from services.kernel.http import ServiceClient
 
 CHANGES_PATH = "/internal/changes"

@@ -16,8 +16,12 @@ from dataclasses import dataclass
 from services.gateway.indexer.documents import index_version
 from services.gateway.search.components import SearchComponents
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
-from services.gateway.search.model import IndexDocument, LibrarySchema, SearchRequest, SortKey
-from services.kernel.errors import BadRequest, FieldError
+from services.gateway.search.model import IndexDocument
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.model import SearchRequest
+from services.gateway.search.model import SortKey
+from services.kernel.errors import BadRequest
+from services.kernel.errors import FieldError
 from services.kernel.visibility import VisibilityScope
 
 PAGE = 500

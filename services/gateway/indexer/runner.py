@@ -27,20 +27,23 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
+from typing import Protocol
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
+from pydantic_settings import SettingsConfigDict
 
-from services.gateway.indexer.feeds import (
-    FeedUnavailable,
-    IndexerStore,
-    quiet_feed_retry_logs,
-    read_feed,
-)
-from services.kernel.changefeed import MAX_FEED_PAGE, ChangeOut
+from services.gateway.indexer.feeds import FeedUnavailable
+from services.gateway.indexer.feeds import IndexerStore
+from services.gateway.indexer.feeds import quiet_feed_retry_logs
+from services.gateway.indexer.feeds import read_feed
+from services.kernel.changefeed import MAX_FEED_PAGE
+from services.kernel.changefeed import ChangeOut
 from services.kernel.db import Database
 from services.kernel.errors import ServiceUnavailable
 from services.kernel.http import ServiceClient

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
-from services.gateway.indexer.documents import (
-    dataset_document,
-    dataset_record_document,
-    index_version,
-)
+from services.gateway.indexer.documents import dataset_document
+from services.gateway.indexer.documents import dataset_record_document
+from services.gateway.indexer.documents import index_version
 from services.gateway.search.analysis import Analyzer
 from services.gateway.search.backends.base import SearchBackend
-from services.gateway.search.fields import dataset_library, dataset_schema
-from services.gateway.search.libraries import LIBRARY_SCHEMAS, LIBRARY_SEARCHES
-from services.gateway.search.model import IndexDocument, LibrarySchema, SearchRequest
+from services.gateway.search.fields import dataset_library
+from services.gateway.search.fields import dataset_schema
+from services.gateway.search.libraries import LIBRARY_SCHEMAS
+from services.gateway.search.libraries import LIBRARY_SEARCHES
+from services.gateway.search.model import IndexDocument
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.model import SearchRequest
 from services.kernel.changefeed import ChangeOut
-from services.kernel.library import library_named, record_libraries
+from services.kernel.library import library_named
+from services.kernel.library import record_libraries
 from services.kernel.visibility import VisibilityScope
 
 logger = logging.getLogger("zhihui.search.sink")

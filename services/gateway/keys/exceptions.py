@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.kernel.errors import NotFound, Unauthorized
+from services.kernel.errors import NotFound
+from services.kernel.errors import Unauthorized
 
 
 class KeyNotFound(NotFound):

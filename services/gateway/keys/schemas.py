@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
 
-from services.kernel.fields import Name, Org
+from services.kernel.fields import Name
+from services.kernel.fields import Org
 
 ROLE_LABELS = {"reader": "只读", "editor": "编辑", "admin": "管理员"}
 

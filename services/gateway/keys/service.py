@@ -7,18 +7,25 @@ import hmac
 import re
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from datetime import datetime
+from datetime import timedelta
+from typing import Protocol
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.gateway.keys.exceptions import InvalidApiKey, KeyNotFound
+from services.gateway.keys.exceptions import InvalidApiKey
+from services.gateway.keys.exceptions import KeyNotFound
 from services.gateway.keys.repository import ApiKeyRepository
-from services.gateway.keys.schemas import KeyCreate, KeyRole
-from services.gateway.models import KEY_ID_PREFIX, ApiKey
+from services.gateway.keys.schemas import KeyCreate
+from services.gateway.keys.schemas import KeyRole
+from services.gateway.models import KEY_ID_PREFIX
+from services.gateway.models import ApiKey
 from services.kernel.db import utcnow
-from services.kernel.errors import FieldError, ValidationFailed
-from services.kernel.record_ids import ID_BODY_LENGTH, new_id
+from services.kernel.errors import FieldError
+from services.kernel.errors import ValidationFailed
+from services.kernel.record_ids import ID_BODY_LENGTH
+from services.kernel.record_ids import new_id
 
 
 class KeyFields(Protocol):

@@ -18,14 +18,18 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
 import jieba
 
-from services.kernel.pinyin import person_name_pinyin, text_pinyin
+from services.kernel.pinyin import person_name_pinyin
+from services.kernel.pinyin import text_pinyin
 from services.vocabularies.disciplines import DATA_FILE as DISCIPLINES_FILE
 
 # The analyzer the Elasticsearch backend names in its mappings for our token fields. Our tokens

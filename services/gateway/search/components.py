@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
-from services.gateway.indexer.sink import SchemaCatalogue, SearchSink
-from services.gateway.search.analysis import Analyzer, get_analyzer
+from services.gateway.indexer.sink import SchemaCatalogue
+from services.gateway.indexer.sink import SearchSink
+from services.gateway.search.analysis import Analyzer
+from services.gateway.search.analysis import get_analyzer
 from services.gateway.search.backends.base import SearchBackend
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.backends.embedded import EmbeddedBackend

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.gateway.search.model import FieldKind, FilterField, LibrarySchema, TextField
+from services.gateway.search.model import FieldKind
+from services.gateway.search.model import FilterField
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.model import TextField
 from services.kernel.library import LibraryFacts
 from services.kernel.visibility import VISIBILITY_LABELS
 

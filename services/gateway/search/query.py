@@ -6,23 +6,26 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from services.gateway.search.model import (
-    FieldKind,
-    FilterClause,
-    FilterField,
-    LibrarySchema,
-    Scalar,
-    SortKey,
-    Terms,
-    TextQuery,
-)
-from services.kernel.errors import BadRequest, FieldError
-from services.kernel.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from services.gateway.search.model import FieldKind
+from services.gateway.search.model import FilterClause
+from services.gateway.search.model import FilterField
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.model import Scalar
+from services.gateway.search.model import SortKey
+from services.gateway.search.model import Terms
+from services.gateway.search.model import TextQuery
+from services.kernel.errors import BadRequest
+from services.kernel.errors import FieldError
+from services.kernel.pagination import MAX_PAGE_SIZE
+from services.kernel.pagination import decode_cursor
+from services.kernel.pagination import encode_cursor
 
 MAX_WINDOW = 10_000  # page × page_size beyond this needs cursor paging
 MAX_Q_LENGTH = 500

@@ -5,41 +5,43 @@ from __future__ import annotations
 
 import builtins  # `list` in annotations is the builtin, not SearchService.list
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
-from services.gateway.search.analysis import Analyzer, normalize, synonyms
+from services.gateway.search.analysis import Analyzer
+from services.gateway.search.analysis import normalize
+from services.gateway.search.analysis import synonyms
 from services.gateway.search.backends.base import SearchBackend
 from services.gateway.search.backends.elasticsearch import SearchBackendError
 from services.gateway.search.highlight import highlight
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
-from services.gateway.search.model import (
-    FacetBucket,
-    FilterClause,
-    FilterField,
-    LibrarySchema,
-    SearchRequest,
-    SearchResult,
-    SortKey,
-    Terms,
-    TextQuery,
-)
-from services.gateway.search.query import (
-    Paging,
-    next_cursor,
-    parse_facets,
-    parse_filter,
-    parse_paging,
-    parse_q,
-    parse_select,
-    parse_sort,
-    query_fingerprint,
-)
-from services.kernel.errors import BadRequest, FieldError
+from services.gateway.search.model import FacetBucket
+from services.gateway.search.model import FilterClause
+from services.gateway.search.model import FilterField
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.model import SearchRequest
+from services.gateway.search.model import SearchResult
+from services.gateway.search.model import SortKey
+from services.gateway.search.model import Terms
+from services.gateway.search.model import TextQuery
+from services.gateway.search.query import Paging
+from services.gateway.search.query import next_cursor
+from services.gateway.search.query import parse_facets
+from services.gateway.search.query import parse_filter
+from services.gateway.search.query import parse_paging
+from services.gateway.search.query import parse_q
+from services.gateway.search.query import parse_select
+from services.gateway.search.query import parse_sort
+from services.gateway.search.query import query_fingerprint
+from services.kernel.errors import BadRequest
+from services.kernel.errors import FieldError
 from services.kernel.internal_auth import Actor
 from services.kernel.library import library_named
-from services.kernel.visibility import VisibilityScope, scope_for
+from services.kernel.visibility import VisibilityScope
+from services.kernel.visibility import scope_for
 from services.vocabularies.disciplines import disciplines
 
 MAX_SUGGESTIONS = 10

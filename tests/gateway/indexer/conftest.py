@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +24,21 @@ from services.events.main import create_app as create_events
 from services.experts.config import ExpertsSettings
 from services.experts.main import create_app as create_experts
 from services.gateway.indexer.feeds import read_feed
-from services.gateway.indexer.runner import Indexer, IndexerSettings
+from services.gateway.indexer.runner import Indexer
+from services.gateway.indexer.runner import IndexerSettings
 from services.institutions.config import InstitutionsSettings
 from services.institutions.main import create_app as create_institutions
-from services.kernel.changefeed import MAX_FEED_PAGE, ChangeOut
+from services.kernel.changefeed import MAX_FEED_PAGE
+from services.kernel.changefeed import ChangeOut
 from services.kernel.db import Database
 from services.kernel.http import ServiceClient
 from services.outcomes.config import OutcomesSettings
 from services.outcomes.main import create_app as create_outcomes
 from services.registry import service_named
-from tests.conftest import TEST_INTERNAL_TOKEN, drop_database, make_database, required_env
+from tests.conftest import TEST_INTERNAL_TOKEN
+from tests.conftest import drop_database
+from tests.conftest import make_database
+from tests.conftest import required_env
 from tests.gateway.conftest import Platform
 from tests.helpers import stand_in_referrers
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.gateway.search.analysis import Analyzer, AnalyzerOptions
+from services.gateway.search.analysis import Analyzer
+from services.gateway.search.analysis import AnalyzerOptions
 from services.gateway.search.libraries.outcomes import outcome_index_document
 
 NAME = "智汇星河研究院"

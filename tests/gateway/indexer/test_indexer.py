@@ -12,17 +12,16 @@ import httpx
 import pytest
 
 from services.gateway.indexer.feeds import IndexerStore
-from services.gateway.indexer.runner import Indexer, backoff_delay
+from services.gateway.indexer.runner import Indexer
+from services.gateway.indexer.runner import backoff_delay
 from services.kernel.db import Database
-from tests.gateway.indexer.conftest import (
-    FEEDS,
-    Feeds,
-    RecordingSink,
-    fast_settings,
-    feed_changes,
-    wait_caught_up,
-    wait_until,
-)
+from tests.gateway.indexer.conftest import FEEDS
+from tests.gateway.indexer.conftest import Feeds
+from tests.gateway.indexer.conftest import RecordingSink
+from tests.gateway.indexer.conftest import fast_settings
+from tests.gateway.indexer.conftest import feed_changes
+from tests.gateway.indexer.conftest import wait_caught_up
+from tests.gateway.indexer.conftest import wait_until
 from tests.gateway.indexer.writes import write_stream
 
 MakeFeeds = Callable[[], Feeds]

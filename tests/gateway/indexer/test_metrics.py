@@ -16,16 +16,15 @@ from services.gateway.main import create_app as create_gateway
 from services.gateway.search.components import SearchComponents
 from services.kernel.db import Database
 from tests.conftest import asgi_client
-from tests.gateway.conftest import Platform, service_clients
-from tests.gateway.indexer.conftest import (
-    FEEDS,
-    Feeds,
-    RecordingSink,
-    fast_settings,
-    feed_changes,
-    wait_caught_up,
-    wait_until,
-)
+from tests.gateway.conftest import Platform
+from tests.gateway.conftest import service_clients
+from tests.gateway.indexer.conftest import FEEDS
+from tests.gateway.indexer.conftest import Feeds
+from tests.gateway.indexer.conftest import RecordingSink
+from tests.gateway.indexer.conftest import fast_settings
+from tests.gateway.indexer.conftest import feed_changes
+from tests.gateway.indexer.conftest import wait_caught_up
+from tests.gateway.indexer.conftest import wait_until
 from tests.gateway.indexer.writes import write_stream
 
 SAMPLE = re.compile(r'^(\w+)(?:\{(\w+)="([^"]*)"\})? (\S+)$')

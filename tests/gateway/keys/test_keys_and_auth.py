@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import select
 
 from services.gateway.models import ApiKey
-from tests.gateway.conftest import MakeKey, Platform, bearer
+from tests.gateway.conftest import MakeKey
+from tests.gateway.conftest import Platform
+from tests.gateway.conftest import bearer
 from tests.institutions.helpers import assert_problem
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from services.gateway.indexer.sink import DATASETS
 from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
 from services.gateway.search.backends.embedded import EmbeddedBackend
-from services.gateway.search.components import SearchComponents, create_search
+from services.gateway.search.components import SearchComponents
+from services.gateway.search.components import create_search
 from services.gateway.search.libraries import LIBRARY_SCHEMAS
 from services.kernel.changefeed import ChangeOut
 from services.kernel.http import ServiceClient

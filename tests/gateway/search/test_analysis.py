@@ -9,15 +9,14 @@ from itertools import islice
 
 import pytest
 
-from services.gateway.search.analysis import (
-    ES_ANALYZER,
-    TOKEN_CHARS,
-    Analyzer,
-    AnalyzerOptions,
-    get_analyzer,
-    normalize,
-)
-from tests.data import SHARED_DATA, universities
+from services.gateway.search.analysis import ES_ANALYZER
+from services.gateway.search.analysis import TOKEN_CHARS
+from services.gateway.search.analysis import Analyzer
+from services.gateway.search.analysis import AnalyzerOptions
+from services.gateway.search.analysis import get_analyzer
+from services.gateway.search.analysis import normalize
+from tests.data import SHARED_DATA
+from tests.data import universities
 
 # A token is letters/digits (any script) with an optional decimal point: never whitespace,
 # never a Lucene/ES or FTS5 operator character.

@@ -6,8 +6,14 @@ from datetime import date
 
 from services.gateway.indexer.documents import dataset_record_document
 from services.gateway.search.analysis import Analyzer
-from services.gateway.search.fields import CREATED, OWNER, UPDATED, dataset_schema, read
-from services.gateway.search.model import FieldKind, FilterField, LibrarySchema
+from services.gateway.search.fields import CREATED
+from services.gateway.search.fields import OWNER
+from services.gateway.search.fields import UPDATED
+from services.gateway.search.fields import dataset_schema
+from services.gateway.search.fields import read
+from services.gateway.search.model import FieldKind
+from services.gateway.search.model import FilterField
+from services.gateway.search.model import LibrarySchema
 
 
 def test_values_are_read_as_they_stand() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.gateway.search.highlight import MAX_FRAGMENTS, highlight
+from services.gateway.search.highlight import MAX_FRAGMENTS
+from services.gateway.search.highlight import highlight
 
 
 def test_marks_tokens_in_original_text_and_escapes_html() -> None:

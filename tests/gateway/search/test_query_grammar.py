@@ -9,15 +9,13 @@ import pytest
 from services.gateway.search.libraries.experts import SCHEMA as EXPERTS
 from services.gateway.search.libraries.institutions import SCHEMA as INSTITUTIONS
 from services.gateway.search.libraries.outcomes import SCHEMA as OUTCOMES
-from services.gateway.search.query import (
-    parse_facets,
-    parse_filter,
-    parse_paging,
-    parse_q,
-    parse_select,
-    parse_sort,
-    query_fingerprint,
-)
+from services.gateway.search.query import parse_facets
+from services.gateway.search.query import parse_filter
+from services.gateway.search.query import parse_paging
+from services.gateway.search.query import parse_q
+from services.gateway.search.query import parse_select
+from services.gateway.search.query import parse_sort
+from services.gateway.search.query import query_fingerprint
 from services.kernel.errors import BadRequest
 from services.kernel.pagination import encode_cursor
 

@@ -11,7 +11,8 @@ import importlib
 import pkgutil
 
 from services.cli.importer.mapping import Profile
-from services.kernel.library import LibraryDeclarationError, declared_libraries
+from services.kernel.library import LibraryDeclarationError
+from services.kernel.library import declared_libraries
 
 
 def _declared_profiles() -> dict[str, Profile]:

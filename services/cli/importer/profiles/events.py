@@ -8,17 +8,16 @@ from typing import Any
 
 from services.cli.importer import values as v
 from services.cli.importer.linking import Linker
-from services.cli.importer.mapping import (
-    COMMON,
-    VISIBILITY,
-    Profile,
-    Rule,
-    choices_of,
-    enum_of,
-    labels_of,
-)
+from services.cli.importer.mapping import COMMON
+from services.cli.importer.mapping import VISIBILITY
+from services.cli.importer.mapping import Profile
+from services.cli.importer.mapping import Rule
+from services.cli.importer.mapping import choices_of
+from services.cli.importer.mapping import enum_of
+from services.cli.importer.mapping import labels_of
 from services.events.library import LIBRARY
-from services.events.schemas import KIND_LABELS, EventFields
+from services.events.schemas import KIND_LABELS
+from services.events.schemas import EventFields
 from services.kernel.visibility import VISIBILITY_LABELS
 
 EVENT_KINDS = labels_of(

@@ -8,7 +8,9 @@ from typing import Any
 
 from services.cli.importer import values as v
 from services.cli.importer.linking import Linker
-from services.cli.importer.mapping import COMMON, Profile, Rule
+from services.cli.importer.mapping import COMMON
+from services.cli.importer.mapping import Profile
+from services.cli.importer.mapping import Rule
 from services.experts.library import LIBRARY
 from services.experts.schemas import ExpertFields
 

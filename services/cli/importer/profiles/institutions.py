@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from services.cli.importer import values as v
-from services.cli.importer.mapping import COMMON, Profile, Rule, choices_of, enum_of, labels_of
+from services.cli.importer.mapping import COMMON
+from services.cli.importer.mapping import Profile
+from services.cli.importer.mapping import Rule
+from services.cli.importer.mapping import choices_of
+from services.cli.importer.mapping import enum_of
+from services.cli.importer.mapping import labels_of
 from services.institutions.library import LIBRARY
-from services.institutions.schemas import STATUS_LABELS, TYPE_LABELS, InstitutionFields
+from services.institutions.schemas import STATUS_LABELS
+from services.institutions.schemas import TYPE_LABELS
+from services.institutions.schemas import InstitutionFields
 
 INSTITUTION_TYPES = labels_of(
     TYPE_LABELS,

@@ -8,18 +8,17 @@ from typing import Any
 
 from services.cli.importer import values as v
 from services.cli.importer.linking import Linker
-from services.cli.importer.mapping import (
-    COMMON,
-    VISIBILITY,
-    Profile,
-    Rule,
-    choices_of,
-    enum_of,
-    labels_of,
-)
+from services.cli.importer.mapping import COMMON
+from services.cli.importer.mapping import VISIBILITY
+from services.cli.importer.mapping import Profile
+from services.cli.importer.mapping import Rule
+from services.cli.importer.mapping import choices_of
+from services.cli.importer.mapping import enum_of
+from services.cli.importer.mapping import labels_of
 from services.kernel.visibility import VISIBILITY_LABELS
 from services.outcomes.library import LIBRARY
-from services.outcomes.schemas import TYPE_LABELS, OutcomeFields
+from services.outcomes.schemas import TYPE_LABELS
+from services.outcomes.schemas import OutcomeFields
 
 # Kept with an author without one: the institutions as printed, at most this long.
 MAX_AFFILIATION_TEXT = 300

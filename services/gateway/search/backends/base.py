@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from services.gateway.search.model import (
-    FilterField,
-    IndexDocument,
-    LibrarySchema,
-    SearchRequest,
-    SearchResult,
-    StatsBucket,
-    Suggestion,
-)
+from services.gateway.search.model import FilterField
+from services.gateway.search.model import IndexDocument
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.model import SearchRequest
+from services.gateway.search.model import SearchResult
+from services.gateway.search.model import StatsBucket
+from services.gateway.search.model import Suggestion
 from services.kernel.visibility import VisibilityScope
 
 

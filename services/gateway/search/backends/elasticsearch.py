@@ -56,33 +56,41 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC
+from datetime import date
+from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 from elastic_transport import HttpxAsyncHttpNode
-from elasticsearch import ApiError, AsyncElasticsearch, SerializationError, TransportError
+from elasticsearch import ApiError
+from elasticsearch import AsyncElasticsearch
+from elasticsearch import SerializationError
+from elasticsearch import TransportError
 from elasticsearch.serializer import OrjsonSerializer
 
 from services.gateway.search.backends.base import IndexUnavailable
-from services.gateway.search.model import (
-    FacetBucket,
-    FieldKind,
-    FilterClause,
-    FilterField,
-    Hit,
-    IndexDocument,
-    LibrarySchema,
-    Scalar,
-    SearchRequest,
-    SearchResult,
-    StatsBucket,
-    Suggestion,
-    Terms,
-    TextQuery,
-)
+from services.gateway.search.model import FacetBucket
+from services.gateway.search.model import FieldKind
+from services.gateway.search.model import FilterClause
+from services.gateway.search.model import FilterField
+from services.gateway.search.model import Hit
+from services.gateway.search.model import IndexDocument
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.model import Scalar
+from services.gateway.search.model import SearchRequest
+from services.gateway.search.model import SearchResult
+from services.gateway.search.model import StatsBucket
+from services.gateway.search.model import Suggestion
+from services.gateway.search.model import Terms
+from services.gateway.search.model import TextQuery
 from services.kernel.visibility import VisibilityScope
 
 log = logging.getLogger(__name__)

@@ -49,30 +49,32 @@ import json
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 from services.gateway.search.backends.base import IndexUnavailable
-from services.gateway.search.model import (
-    FacetBucket,
-    FieldKind,
-    FilterClause,
-    FilterField,
-    Hit,
-    IndexDocument,
-    LibrarySchema,
-    Scalar,
-    SearchRequest,
-    SearchResult,
-    StatsBucket,
-    Suggestion,
-    Terms,
-    TextQuery,
-)
+from services.gateway.search.model import FacetBucket
+from services.gateway.search.model import FieldKind
+from services.gateway.search.model import FilterClause
+from services.gateway.search.model import FilterField
+from services.gateway.search.model import Hit
+from services.gateway.search.model import IndexDocument
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.model import Scalar
+from services.gateway.search.model import SearchRequest
+from services.gateway.search.model import SearchResult
+from services.gateway.search.model import StatsBucket
+from services.gateway.search.model import Suggestion
+from services.gateway.search.model import Terms
+from services.gateway.search.model import TextQuery
 from services.kernel.visibility import VisibilityScope
 
 T = TypeVar("T")

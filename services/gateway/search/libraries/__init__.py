@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from services.gateway.search.model import LibrarySchema, LibrarySearch
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.model import LibrarySearch
 from services.kernel.library import LibraryDeclarationError
 
 

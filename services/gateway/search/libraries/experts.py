@@ -6,24 +6,24 @@ from __future__ import annotations
 from typing import Any
 
 from services.experts.library import LIBRARY
-from services.gateway.indexer.documents import (
-    exact_values,
-    name_tokens,
-    names_of,
-    one,
-    suggest_keys,
-    text_tokens,
-)
+from services.gateway.indexer.documents import exact_values
+from services.gateway.indexer.documents import name_tokens
+from services.gateway.indexer.documents import names_of
+from services.gateway.indexer.documents import one
+from services.gateway.indexer.documents import suggest_keys
+from services.gateway.indexer.documents import text_tokens
 from services.gateway.listing import ExpertListed
 from services.gateway.search.analysis import Analyzer
-from services.gateway.search.fields import EXACT_NAME_BOOST, B, K, read, record_schema
-from services.gateway.search.model import (
-    FilterField,
-    IndexDocument,
-    Joins,
-    LibrarySearch,
-    TextField,
-)
+from services.gateway.search.fields import EXACT_NAME_BOOST
+from services.gateway.search.fields import B
+from services.gateway.search.fields import K
+from services.gateway.search.fields import read
+from services.gateway.search.fields import record_schema
+from services.gateway.search.model import FilterField
+from services.gateway.search.model import IndexDocument
+from services.gateway.search.model import Joins
+from services.gateway.search.model import LibrarySearch
+from services.gateway.search.model import TextField
 from services.kernel.pinyin import person_name_pinyin
 
 SCHEMA = record_schema(

@@ -4,34 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.gateway.indexer.documents import (
-    exact_values,
-    name_tokens,
-    short_form_tokens,
-    sort_key,
-    suggest_keys,
-    text_tokens,
-)
+from services.gateway.indexer.documents import exact_values
+from services.gateway.indexer.documents import name_tokens
+from services.gateway.indexer.documents import short_form_tokens
+from services.gateway.indexer.documents import sort_key
+from services.gateway.indexer.documents import suggest_keys
+from services.gateway.indexer.documents import text_tokens
 from services.gateway.search.analysis import Analyzer
-from services.gateway.search.fields import (
-    EXACT_NAME_BOOST,
-    INT,
-    SHORT_FORM_BOOST,
-    B,
-    K,
-    read,
-    record_schema,
-    value_labels,
-)
-from services.gateway.search.model import (
-    FilterField,
-    IndexDocument,
-    Joins,
-    LibrarySearch,
-    TextField,
-)
+from services.gateway.search.fields import EXACT_NAME_BOOST
+from services.gateway.search.fields import INT
+from services.gateway.search.fields import SHORT_FORM_BOOST
+from services.gateway.search.fields import B
+from services.gateway.search.fields import K
+from services.gateway.search.fields import read
+from services.gateway.search.fields import record_schema
+from services.gateway.search.fields import value_labels
+from services.gateway.search.model import FilterField
+from services.gateway.search.model import IndexDocument
+from services.gateway.search.model import Joins
+from services.gateway.search.model import LibrarySearch
+from services.gateway.search.model import TextField
 from services.institutions.library import LIBRARY
-from services.institutions.schemas import STATUS_LABELS, TYPE_LABELS
+from services.institutions.schemas import STATUS_LABELS
+from services.institutions.schemas import TYPE_LABELS
 
 SCHEMA = record_schema(
     LIBRARY,

@@ -5,34 +5,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.gateway.indexer.documents import (
-    exact_values,
-    name_tokens,
-    names_of,
-    sort_key,
-    suggest_keys,
-    text_tokens,
-)
+from services.gateway.indexer.documents import exact_values
+from services.gateway.indexer.documents import name_tokens
+from services.gateway.indexer.documents import names_of
+from services.gateway.indexer.documents import sort_key
+from services.gateway.indexer.documents import suggest_keys
+from services.gateway.indexer.documents import text_tokens
 from services.gateway.listing import OutcomeListed
 from services.gateway.search.analysis import Analyzer
-from services.gateway.search.fields import (
-    INT,
-    KEYWORD_EXACT_BOOST,
-    VISIBILITY,
-    B,
-    D,
-    K,
-    read,
-    record_schema,
-    value_labels,
-)
-from services.gateway.search.model import (
-    FilterField,
-    IndexDocument,
-    Joins,
-    LibrarySearch,
-    TextField,
-)
+from services.gateway.search.fields import INT
+from services.gateway.search.fields import KEYWORD_EXACT_BOOST
+from services.gateway.search.fields import VISIBILITY
+from services.gateway.search.fields import B
+from services.gateway.search.fields import D
+from services.gateway.search.fields import K
+from services.gateway.search.fields import read
+from services.gateway.search.fields import record_schema
+from services.gateway.search.fields import value_labels
+from services.gateway.search.model import FilterField
+from services.gateway.search.model import IndexDocument
+from services.gateway.search.model import Joins
+from services.gateway.search.model import LibrarySearch
+from services.gateway.search.model import TextField
 from services.outcomes.library import LIBRARY
 from services.outcomes.schemas import TYPE_LABELS
 

@@ -3,13 +3,15 @@ index (tests/gateway/conftest.py), callers of each kind, and the real-data corpu
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from tests.gateway.conftest import bearer
-from tests.gateway.search.api.corpus import Corpus, load
+from tests.gateway.search.api.corpus import Corpus
+from tests.gateway.search.api.corpus import load
 
 
 @pytest.fixture(scope="module")

@@ -5,18 +5,17 @@ are then found by that name; an expert's new name reaches the outcomes it wrote.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.gateway.search.api.corpus import (
-    Corpus,
-    ids_of,
-    load,
-    walk,
-)
+from tests.gateway.search.api.corpus import Corpus
+from tests.gateway.search.api.corpus import ids_of
+from tests.gateway.search.api.corpus import load
+from tests.gateway.search.api.corpus import walk
 from tests.helpers import assert_problem
 
 # 中国科学院大学 was called 中国科学院研究生院 until 2012: renamed back, as an editor might.

@@ -22,11 +22,9 @@ from services.gateway.search.analysis import normalize
 from services.gateway.search.query import query_fingerprint
 from services.kernel.library import record_libraries
 from services.vocabularies.disciplines import disciplines
-from tests.gateway.search.api.corpus import (
-    Corpus,
-    ids_of,
-    walk,
-)
+from tests.gateway.search.api.corpus import Corpus
+from tests.gateway.search.api.corpus import ids_of
+from tests.gateway.search.api.corpus import walk
 from tests.helpers import assert_problem
 
 OUTCOMES = "/api/v1/outcomes"

@@ -15,13 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.search.api.corpus import (
-    CALLERS,
-    Corpus,
-    ids_of,
-    sees,
-    walk,
-)
+from tests.gateway.search.api.corpus import CALLERS
+from tests.gateway.search.api.corpus import Corpus
+from tests.gateway.search.api.corpus import ids_of
+from tests.gateway.search.api.corpus import sees
+from tests.gateway.search.api.corpus import walk
 from tests.helpers import assert_problem
 
 OUTCOMES = "/api/v1/outcomes"

@@ -3,12 +3,14 @@ Chinese term and back, on both backends; quoting a word asks for it alone."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from services.gateway.search.analysis import get_analyzer, synonyms
+from services.gateway.search.analysis import get_analyzer
+from services.gateway.search.analysis import synonyms
 from services.gateway.search.service import text_query
 from tests.gateway.search.api.corpus import ids_of
 

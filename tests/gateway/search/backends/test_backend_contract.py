@@ -11,19 +11,18 @@ from datetime import date
 import pytest
 
 from services.gateway.search.backends.base import SearchBackend
-from services.gateway.search.model import (
-    FieldKind,
-    FilterClause,
-    FilterField,
-    IndexDocument,
-    LibrarySchema,
-    SearchRequest,
-    SortKey,
-    Terms,
-    TextField,
-    TextQuery,
-)
-from services.kernel.visibility import Visibility, VisibilityScope
+from services.gateway.search.model import FieldKind
+from services.gateway.search.model import FilterClause
+from services.gateway.search.model import FilterField
+from services.gateway.search.model import IndexDocument
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.model import SearchRequest
+from services.gateway.search.model import SortKey
+from services.gateway.search.model import Terms
+from services.gateway.search.model import TextField
+from services.gateway.search.model import TextQuery
+from services.kernel.visibility import Visibility
+from services.kernel.visibility import VisibilityScope
 
 EVERYTHING = VisibilityScope(None)
 PUBLIC = VisibilityScope(frozenset({Visibility.PUBLIC}))

@@ -12,24 +12,21 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 
 from services.gateway.search.backends.base import IndexUnavailable
-from services.gateway.search.backends.elasticsearch import (
-    ElasticsearchBackend,
-    MappingConflict,
-    SearchBackendError,
-    index_name_for,
-)
-from services.gateway.search.model import (
-    FieldKind,
-    FilterField,
-    IndexDocument,
-    LibrarySchema,
-    SearchRequest,
-    SortKey,
-    Terms,
-    TextField,
-    TextQuery,
-)
-from services.kernel.visibility import Visibility, VisibilityScope
+from services.gateway.search.backends.elasticsearch import ElasticsearchBackend
+from services.gateway.search.backends.elasticsearch import MappingConflict
+from services.gateway.search.backends.elasticsearch import SearchBackendError
+from services.gateway.search.backends.elasticsearch import index_name_for
+from services.gateway.search.model import FieldKind
+from services.gateway.search.model import FilterField
+from services.gateway.search.model import IndexDocument
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.model import SearchRequest
+from services.gateway.search.model import SortKey
+from services.gateway.search.model import Terms
+from services.gateway.search.model import TextField
+from services.gateway.search.model import TextQuery
+from services.kernel.visibility import Visibility
+from services.kernel.visibility import VisibilityScope
 
 pytestmark = pytest.mark.elasticsearch
 

@@ -8,14 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from services.gateway.search.backends.base import SearchBackend
-from services.gateway.search.model import (
-    IndexDocument,
-    LibrarySchema,
-    SearchRequest,
-    Terms,
-    TextField,
-    TextQuery,
-)
+from services.gateway.search.model import IndexDocument
+from services.gateway.search.model import LibrarySchema
+from services.gateway.search.model import SearchRequest
+from services.gateway.search.model import Terms
+from services.gateway.search.model import TextField
+from services.gateway.search.model import TextQuery
 from services.kernel.visibility import VisibilityScope
 
 PAPERS = LibrarySchema(
