@@ -58,6 +58,7 @@ from services.kernel.db import utcnow
 from services.kernel.errors import Conflict
 from services.kernel.errors import FieldError
 from services.kernel.fields import import_key
+from services.kernel.history import field_changes
 from services.kernel.internal_auth import Actor
 from services.kernel.merge_patch import patched
 from services.kernel.ownership import UpsertResult
@@ -88,7 +89,7 @@ def may_see_restricted(record_owner: str, actor: Actor) -> bool:
 class DatasetService(LibraryService[Dataset]):
     """Dataset definitions: define, change (checked against stored records), delete."""
 
-    change_model = TABLES.change
+    tables = TABLES
     entity = DATASET_ENTITY
     repo: DatasetRepository
 
@@ -134,7 +135,7 @@ class DatasetService(LibraryService[Dataset]):
         existing = await self.repo.get_live_by(slug=data.slug)
         if existing is not None:
             raise DuplicateSlug(data.slug, existing.id)
-        return await self._insert(new_id(DATASET_ID_PREFIX), values)
+        return await self._insert(new_id(DATASET_ID_PREFIX), values, actor)
 
     async def update(
         self,
@@ -173,16 +174,23 @@ class DatasetService(LibraryService[Dataset]):
             else []
         )
         now = utcnow()
+        before = {name: getattr(dataset, name) for name in changed}
         if not await self.repo.update_if_version(
             dataset.id, expected, {**changed, "updated_at": now}
         ):
             raise_stale(await self._current_version(dataset.id))
         refreshed = await self.get(slug, actor)
+        self._remember(
+            dataset.id, refreshed.version, "update", actor, field_changes(before, changed)
+        )
         for row, new_values in migrations:
             if not await self.records.update_if_version(
                 row.id, row.version, {"values": new_values, "updated_at": now}
             ):
                 raise Conflict(f"Record {row.id} changed during the migration; retry.")
+            # Migrated by the definition's change: in the record's history as that write.
+            moved = field_changes({"values": row.values}, {"values": new_values})
+            self._remember(row.id, row.version + 1, "update", actor, moved)
         # Feed: the definition first, so the indexer maps fields before it sees the records.
         await self._publish(refreshed)
         for row, new_values in migrations:
@@ -209,7 +217,9 @@ class DatasetService(LibraryService[Dataset]):
         ):
             raise_stale(await self._current_version(dataset.id))
         await self.records.soft_delete_all(dataset.id, now)
+        self._remember(dataset.id, expected + 1, "delete", actor, {})
         for record_id, version in rows:
+            self._remember(record_id, version + 1, "delete", actor, {})
             await record_change(
                 self.session,
                 TABLES.change,
@@ -289,7 +299,7 @@ class RecordService(LibraryService[DatasetRecord]):
     A record's search document depends on its dataset's definition, so each write passes it.
     """
 
-    change_model = TABLES.change
+    tables = TABLES
     entity = RECORD_ENTITY
     repo: RecordRepository
 
@@ -343,7 +353,7 @@ class RecordService(LibraryService[DatasetRecord]):
         dataset = await self.datasets.get(slug, actor, lock="share")
         record = await self._record(dataset, record_id)
         expected = self._may_change(record, if_match, actor)
-        await self._soft_delete(record, expected)
+        await self._soft_delete(record, expected, actor)
 
     async def upsert(
         self, slug: str, source: str, external_id: str, data: RecordFields, actor: Actor
@@ -526,6 +536,9 @@ class RecordService(LibraryService[DatasetRecord]):
             updated_at=now,
         )
         await self.repo.add(record)
+        written = {"values": values, "owner_org": owner_org, "source": data.source}
+        written["external_id"] = data.external_id
+        self._remember(record.id, 1, "create", actor, field_changes(None, written))
         await self._publish(record, record_document(record, record.values, view))
         return record
 
@@ -550,7 +563,7 @@ class RecordService(LibraryService[DatasetRecord]):
         await self._check_unique(
             record.dataset_id, owner_org, data.source, data.external_id, exclude_id=record.id
         )
-        stored = await self._store(record, expected, changed)
+        stored = await self._store(record, expected, changed, actor)
         await self._publish(stored, record_document(stored, stored.values, view))
         return stored
 

@@ -38,7 +38,7 @@ class Peers:
 
 
 class EventService(RecordService[Event]):
-    change_model = TABLES.change
+    tables = TABLES
     library = LIBRARY
     lookup = LOOKUP
     fields = EventFields

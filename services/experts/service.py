@@ -34,7 +34,7 @@ LOOKUP = RecordLookup.of_library(
 
 
 class ExpertService(RecordService[Expert]):
-    change_model = TABLES.change
+    tables = TABLES
     library = LIBRARY
     lookup = LOOKUP
     fields = ExpertFields

@@ -85,6 +85,8 @@ class Library:
     path_dependencies: tuple[Any, ...] = ()
     # An external ID may hold a slash (a DOI): the ref takes the rest of the path.
     ref_is_path: bool = False
+    # Whether `/{ref}/history` is served (the record libraries' services keep it).
+    keeps_history: bool = False
 
     @property
     def path(self) -> str:
@@ -110,6 +112,7 @@ class Library:
             external_ids=", ".join(f"`{example}`" for example in library.external_ids),
             max_body_bytes=body_limit,
             ref_is_path=routes.ref_is_path,
+            keeps_history=True,
         )
 
 

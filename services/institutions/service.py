@@ -42,7 +42,7 @@ LOOKUP = RecordLookup.of_library(
 
 
 class InstitutionService(RecordService[Institution]):
-    change_model = TABLES.change
+    tables = TABLES
     library = LIBRARY
     lookup = LOOKUP
     fields = InstitutionFields

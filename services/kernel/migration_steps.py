@@ -32,6 +32,35 @@ def create_idempotency_keys() -> None:
     )
 
 
+def create_history() -> None:
+    """The `history` table of kernel/history.py (2026-12, each library's next revision)."""
+    op.create_table(
+        "history",
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("record_id", sa.String(length=32), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("op", sa.String(length=8), nullable=False),
+        sa.Column("actor_role", sa.String(length=16), nullable=False),
+        sa.Column("actor_org", sa.String(length=64), nullable=True),
+        sa.Column("actor_key_id", sa.String(length=64), nullable=True),
+        sa.Column("request_id", sa.String(length=128), nullable=True),
+        sa.Column("changes", JSONType, nullable=False),
+        sa.Column("occurred_at", UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_history")),
+    )
+    op.create_index(op.f("ix_history_record_id"), "history", ["record_id"], unique=False)
+
+
+def drop_history() -> None:
+    op.drop_index(op.f("ix_history_record_id"), table_name="history")
+    op.drop_table("history")
+
+
 def replace_live_unique(
     table: str, old: str, old_columns: Sequence[str], new: str, new_columns: Sequence[str]
 ) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi import Depends
 from fastapi import Path
+from fastapi import Query
 from fastapi import Request
 from fastapi import Response
 from fastapi import status
@@ -29,6 +30,8 @@ from services.kernel.concurrency import IfMatch
 from services.kernel.concurrency import etag_for
 from services.kernel.errors import problem_responses
 from services.kernel.fields import RecordSchemas
+from services.kernel.history import MAX_HISTORY_PAGE
+from services.kernel.history import HistoryPage
 from services.kernel.idempotency import IdempotencyKey
 from services.kernel.internal_auth import Actor
 from services.kernel.internal_auth import Admin
@@ -225,6 +228,28 @@ def record_router(spec: RecordRoutes) -> APIRouter:
         lines = parse_lines(await read_body(request), fields_model)
         result = await service.bulk_upsert(lines, actor)
         return await idempotency.answer(result, response, status_code=200)
+
+    # Before the record's own route: a path-shaped ref (a DOI) would take `/history` too.
+    @router.get(
+        f"{one}/history",
+        response_model=HistoryPage,
+        summary=f"Who changed {_article(label)} {label} and what, newest first",
+        description="For admins and the editors of the organisation that owns the record; "
+        "anyone else who may see it gets a 403, and a record they may not see is a 404.",
+        responses=problem_responses(400, 401, 403, 404, 410, 422),
+        name=f"history_of_{singular}",
+    )
+    async def read_record_history(
+        ref: Ref,
+        service: Service,
+        caller: InternalCaller,
+        before: Annotated[
+            int | None, Query(ge=1, description="`next_before` of the previous page.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 20,
+    ) -> HistoryPage:
+        record = await service.get(ref, caller)
+        return await service.history(record, caller, before=before, limit=limit)
 
     @router.get(
         one,

@@ -24,13 +24,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.kernel.bulk import BulkLine
 from services.kernel.bulk import BulkResponse
 from services.kernel.bulk import upsert_lines
-from services.kernel.changefeed import ChangeMixin
 from services.kernel.changefeed import record_change
 from services.kernel.concurrency import expected_version
 from services.kernel.concurrency import raise_stale
 from services.kernel.db import utcnow
 from services.kernel.errors import Conflict
 from services.kernel.errors import DuplicateIdentifier
+from services.kernel.errors import Forbidden
+from services.kernel.history import HistoryOp
+from services.kernel.history import HistoryPage
+from services.kernel.history import field_changes
+from services.kernel.history import read_history
+from services.kernel.history import record_history
 from services.kernel.internal_auth import Actor
 from services.kernel.library import LibraryFacts
 from services.kernel.lookup import RecordLookup
@@ -44,6 +49,7 @@ from services.kernel.records import RecordMixin
 from services.kernel.records import changed_values
 from services.kernel.repository import Repository
 from services.kernel.repository import VisibleRepository
+from services.kernel.tables import LibraryTables
 from services.kernel.visibility import can_see
 from services.kernel.visibility import scope_for
 
@@ -53,7 +59,8 @@ M = TypeVar("M", bound=RecordMixin)
 class LibraryService(Generic[M]):
     """Versioned writes of one record model, each published to the service's change feed."""
 
-    change_model: ClassVar[type[ChangeMixin]]
+    # Its change feed (what the record is now, for the index) and history (who changed what).
+    tables: ClassVar[LibraryTables]
     entity: ClassVar[str]
 
     def __init__(self, session: AsyncSession, repo: Repository[M]) -> None:
@@ -102,43 +109,81 @@ class LibraryService(Generic[M]):
         record = await replace(existing)
         return record, UpsertResult.of_replace(before, record.version)
 
-    async def _insert(self, record_id: str, values: dict[str, Any]) -> M:
-        """A new record at version 1, and its change-feed entry."""
+    async def _insert(self, record_id: str, values: dict[str, Any], actor: Actor) -> M:
+        """A new record at version 1, its history and its change-feed entry."""
         now = utcnow()
         record = self.repo.model(id=record_id, version=1, created_at=now, updated_at=now, **values)
         await self.repo.add(record)
+        self._remember(record_id, 1, "create", actor, field_changes(None, values))
         await self._publish(record)
         return record
 
-    async def _store(self, record: M, expected: int, changed: dict[str, Any]) -> M:
-        """Write `changed` if the record is still at `expected` (412 if not); the new version."""
+    async def _store(self, record: M, expected: int, changed: dict[str, Any], actor: Actor) -> M:
+        """Write `changed` if the record is still at `expected` (412 if not), and its history;
+        the new version."""
+        before = {name: getattr(record, name) for name in changed}
         values = {**changed, "updated_at": utcnow()}
         if not await self.repo.update_if_version(record.id, expected, values):
             raise_stale(await self._current_version(record.id))
         stored = await self.repo.get(record.id)
         assert stored is not None
+        changes = field_changes(before, changed)
+        self._remember(record.id, stored.version, "update", actor, changes)
         return stored
 
-    async def _save(self, record: M, expected: int, changed: dict[str, Any]) -> M:
+    async def _save(self, record: M, expected: int, changed: dict[str, Any], actor: Actor) -> M:
         """`_store`, then the change-feed entry of the new version."""
-        stored = await self._store(record, expected, changed)
+        stored = await self._store(record, expected, changed, actor)
         await self._publish(stored)
         return stored
 
-    async def _soft_delete(self, record: M, expected: int) -> None:
-        """Mark the record deleted (the row stays) if still at `expected`; a tombstone."""
+    async def _soft_delete(self, record: M, expected: int, actor: Actor) -> None:
+        """Mark the record deleted (the row stays) if still at `expected`; its history and a
+        tombstone."""
         now = utcnow()
         if not await self.repo.update_if_version(
             record.id, expected, {"deleted_at": now, "updated_at": now}
         ):
             raise_stale(await self._current_version(record.id))
+        self._remember(record.id, expected + 1, "delete", actor, {})
         await self._tombstone(record.id, expected + 1)
+
+    def _remember(
+        self,
+        record_id: str,
+        version: int,
+        op: HistoryOp,
+        actor: Actor,
+        changes: dict[str, dict[str, Any]],
+    ) -> None:
+        """One write in the record's history (kernel/history.py)."""
+        record_history(
+            self.session,
+            self.tables.history,
+            record_id=record_id,
+            version=version,
+            op=op,
+            actor=actor,
+            changes=changes,
+        )
+
+    async def history(
+        self, record: M, actor: Actor, *, before: int | None, limit: int
+    ) -> HistoryPage:
+        """The record's writes, newest first: for admins and its organisation's editors."""
+        if not actor.may_write(record.owner_org):
+            raise Forbidden(
+                "A record's history is for admins and the editors of the organisation that owns it."
+            )
+        return await read_history(
+            self.session, self.tables.history, record.id, before=before, limit=limit
+        )
 
     async def _publish(self, record: M, document: dict[str, Any] | None = None) -> None:
         """An `upsert` change with the record's search document (`document()` unless given)."""
         await record_change(
             self.session,
-            self.change_model,
+            self.tables.change,
             entity=self.entity,
             record_id=record.id,
             op="upsert",
@@ -150,7 +195,7 @@ class LibraryService(Generic[M]):
         """A `delete` change: the record left the library at `version`."""
         await record_change(
             self.session,
-            self.change_model,
+            self.tables.change,
             entity=self.entity,
             record_id=record_id,
             op="delete",
@@ -222,7 +267,7 @@ class RecordService(LibraryService[M]):
         values = self._columns(data) | {"owner_org": owner_for_create(data.owner_org, actor)}
         await self._check_references(data, values, record_id=record_id, previous=None, actor=actor)
         await self._check_identifiers(values, exclude_id=None, actor=actor, key_free=key_free)
-        return await self._insert(record_id, values)
+        return await self._insert(record_id, values, actor)
 
     async def update(
         self, ref: str, patch: dict[str, Any], if_match: str | None, actor: Actor
@@ -259,7 +304,7 @@ class RecordService(LibraryService[M]):
         record = await self.get(ref, actor)
         expected = self._may_change(record, if_match, actor)
         await self._before_delete(record)
-        await self._soft_delete(record, expected)
+        await self._soft_delete(record, expected, actor)
 
     async def bulk_upsert(self, lines: Sequence[BulkLine], actor: Actor) -> BulkResponse:
         """`upsert` each valid line in its own savepoint; a refused line fails alone."""
@@ -282,7 +327,7 @@ class RecordService(LibraryService[M]):
             data, changed, record_id=record.id, previous=record, actor=actor
         )
         await self._check_identifiers(values, exclude_id=record.id, actor=actor)
-        return await self._save(record, expected, changed)
+        return await self._save(record, expected, changed, actor)
 
     # hooks
 

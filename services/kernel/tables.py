@@ -1,4 +1,4 @@
-"""The kernel's two tables in every library service: its change feed and its idempotency keys."""
+"""The kernel's tables in every library service: change feed, idempotency keys, history."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from services.kernel.changefeed import ChangeMixin
+from services.kernel.history import HistoryMixin
 from services.kernel.idempotency import IdempotencyMixin
 from services.kernel.library import LibraryFacts
 
@@ -19,6 +20,7 @@ class LibraryTables:
     metadata: MetaData
     change: type[ChangeMixin]
     idempotency: type[IdempotencyMixin]
+    history: type[HistoryMixin]
 
 
 def kernel_tables(base: type[DeclarativeBase], library: LibraryFacts) -> LibraryTables:
@@ -39,4 +41,9 @@ def kernel_tables(base: type[DeclarativeBase], library: LibraryFacts) -> Library
         (IdempotencyMixin, base),
         {"__module__": module, "__doc__": IdempotencyMixin.__doc__},
     )
-    return LibraryTables(base.metadata, change, idempotency)
+    history = type(
+        f"{entity}History",
+        (HistoryMixin, base),
+        {"__module__": module, "__doc__": HistoryMixin.__doc__},
+    )
+    return LibraryTables(base.metadata, change, idempotency, history)

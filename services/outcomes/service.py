@@ -43,7 +43,7 @@ class Peers:
 
 
 class OutcomeService(RecordService[Outcome]):
-    change_model = TABLES.change
+    tables = TABLES
     library = LIBRARY
     lookup = LOOKUP
     fields = OutcomeFields

@@ -359,3 +359,41 @@ async def test_references_cannot_reveal_hidden_outcomes(
     visible = records["outcomes"]["partner"]["id"]
     assert (await write(visible, "editor_other")).status_code == 201
     assert (await write(hidden, "admin")).status_code == 201
+
+
+def _history_status(caller: str, level: str) -> int:
+    """Admins and cast's editors read the history of cast's records; another editor gets a 403
+    for a record they see and a 404 for one they do not; readers a 403, anonymous a 401."""
+    if caller == "anonymous":
+        return 401
+    if caller in ("reader", "reader_other"):
+        return 403
+    if caller in ("editor", "admin"):
+        return 200
+    return 403 if caller in SEES[level] else 404
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_history_by_role_owner_and_visibility(
+    gateway: httpx.AsyncClient,
+    headers: dict[str, dict[str, str]],
+    records: dict[str, Any],
+    caller: str,
+) -> None:
+    cases = [
+        ("institutions", records["institution"]["id"], "public"),
+        ("experts", records["expert"]["id"], "public"),
+        *(("outcomes", o["id"], level) for level, o in records["outcomes"].items()),
+        *(("events", e["id"], level) for level, e in records["events"].items()),
+    ]
+    for library, record_id, level in cases:
+        response = await gateway.get(
+            f"/api/v1/{library}/{record_id}/history", headers=headers[caller]
+        )
+        expected = _history_status(caller, level)
+        assert response.status_code == expected, (library, level, response.text)
+        if expected == 200:
+            assert response.json()["results"][-1]["op"] == "create"
+        else:
+            assert_problem(response, expected)
+            assert not _leaks_contact(response.text)

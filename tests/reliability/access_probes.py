@@ -478,6 +478,40 @@ def _event_records(w: World, caller: str, route: str) -> list[Probe]:
     return probes
 
 
+def _history(w: World, caller: str, route: str) -> list[Probe]:
+    """A record's history: admins and the owning organisation's editors. Another editor gets
+    a 403 for a record they may see and a 404 (as if missing) for one they may not; a reader
+    a 403 whether the record exists or not, anonymous callers a 401."""
+    role, org = CALLERS[caller]
+    library = route.split("/")[3]
+    if library == "institutions":
+        records = [(i["id"], "public", i["owner_org"]) for i in (w.institution, w.child)]
+    elif library == "experts":
+        records = [(w.expert["id"], "public", w.expert["owner_org"])]
+    else:
+        kept = w.outcomes if library == "outcomes" else w.events
+        records = [(r.id, r.level, r.org) for r in kept]
+    unknown = fake_id(records[0][0].split("_")[0])
+    refused = 401 if role is None else 403 if role == "reader" else None
+
+    def created_first(body: Any) -> list[str]:
+        return equal("oldest write", body["results"][-1]["op"], "create")
+
+    probes = [Probe(route, route.replace("{ref}", unknown), expect=status(refused or 404))]
+    for record_id, level, owner in records:
+        url = route.replace("{ref}", record_id)
+        if refused is not None:
+            probes.append(Probe(route, url, expect=status(refused), single_read=True))
+        elif role == "admin" or owner == org:
+            probes.append(Probe(route, url, expect=status(200, created_first), single_read=True))
+        elif sees(caller, level, owner):
+            probes.append(Probe(route, url, expect=status(403), single_read=True))
+        else:
+            twin = (route.replace("{ref}", unknown), [(record_id, unknown)])
+            probes.append(Probe(route, url, expect=status(404), single_read=True, twin=twin))
+    return probes
+
+
 def _dataset_records(w: World, caller: str, route: str) -> list[Probe]:
     probes = []
     public = next(d for d in w.datasets if d.level == "public")
@@ -586,6 +620,10 @@ ROUTES: dict[str, Builder] = {
     "/api/v1/outcomes/{ref}": _record,
     "/api/v1/events": _events,
     "/api/v1/events/{ref}": _record,
+    "/api/v1/institutions/{ref}/history": _history,
+    "/api/v1/experts/{ref}/history": _history,
+    "/api/v1/outcomes/{ref}/history": _history,
+    "/api/v1/events/{ref}/history": _history,
     "/api/v1/datasets/{slug}/records": _dataset_records,
     "/api/v1/datasets/{slug}/records/{ref}": _dataset_record,
 }

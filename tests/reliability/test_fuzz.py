@@ -74,6 +74,10 @@ def seeded_path_parameters(seeded: Seeded) -> dict[str, dict[str, str]]:
         "/api/v1/institutions/{record_id}/events": {"record_id": ids["institution"]},
         "/api/v1/experts/{record_id}/events": {"record_id": ids["expert"]},
         "/api/v1/events/{ref}": {"ref": ids["event"]},
+        "/api/v1/institutions/{ref}/history": {"ref": ids["institution"]},
+        "/api/v1/experts/{ref}/history": {"ref": ids["expert"]},
+        "/api/v1/outcomes/{ref}/history": {"ref": ids["outcome_partner"]},
+        "/api/v1/events/{ref}/history": {"ref": ids["event"]},
         "/api/v1/datasets/{slug}": {"slug": DATASET_SLUG},
         "/api/v1/datasets/{slug}/records": {"slug": DATASET_SLUG},
         "/api/v1/datasets/{slug}/records/{ref}": {

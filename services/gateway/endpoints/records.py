@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi import Header
 from fastapi import Path
+from fastapi import Query
 from fastapi import Request
 from fastapi import Response
 from fastapi import status
@@ -35,6 +36,8 @@ from services.kernel.bulk import NDJSON_REQUEST_BODY
 from services.kernel.bulk import BulkResponse
 from services.kernel.errors import NotFound
 from services.kernel.errors import problem_responses
+from services.kernel.history import MAX_HISTORY_PAGE
+from services.kernel.history import HistoryPage
 from services.kernel.idempotency import IDEMPOTENCY_HEADER
 from services.kernel.idempotency import IDEMPOTENCY_KEY_DESCRIPTION
 from services.kernel.idempotency import IDEMPOTENCY_KEY_PATTERN
@@ -148,6 +151,32 @@ def library_router(library: Library) -> APIRouter:
         # Index documents add joined names (institution_name, author names…) to the record's
         # fields, so the envelope is sent as is; the response model documents the core.
         return UnicodeJSONResponse(await search.list(schema, params, actor))
+
+    if library.keeps_history:
+        # Before the record's own route: a path-shaped ref (a DOI) would take `/history` too.
+        @router.get(
+            f"{one}/history",
+            response_model=HistoryPage,
+            summary=f"Who changed a record and what, newest first ({library.label}); the "
+            "owning organisation's editors and admins",
+            description="Each write with its actor (role, organisation, key ID), request ID and "
+            "every changed field's value before and after. An editor of another organisation "
+            "gets a 403 for a record they may see, and a 404 for one they may not.",
+            responses=problem_responses(400, 401, 403, 404, 410, 422, 429, 503),
+        )
+        async def read_history(
+            ref: Ref,
+            request: Request,
+            proxy: ProxyDep,
+            actor: WriterCaller,
+            before: Annotated[
+                int | None, Query(ge=1, description="`next_before` of the previous page.")
+            ] = None,
+            limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 20,
+        ) -> Response:
+            params = {"limit": limit, **({"before": before} if before else {})}
+            upstream = await proxy.forward(service, request, actor, params=params)
+            return relay(upstream, request.url.path)
 
     @router.get(
         one,
