@@ -36,6 +36,8 @@ from services.kernel.bulk import parse_lines
 from services.kernel.bulk import read_body
 from services.kernel.concurrency import etag_for
 from services.kernel.errors import problem_responses
+from services.kernel.history import HistoryPage
+from services.kernel.history import HistoryParams
 from services.kernel.idempotency import IdempotencyKey
 from services.kernel.internal_auth import Actor
 from services.kernel.internal_auth import Admin
@@ -298,6 +300,39 @@ async def upsert_record(
     upserted(response, result, f"/datasets/{dataset.slug}/records/{record.id}")
     response.headers["ETag"] = etag_for(record.version)
     return _record_read(DatasetView.of(dataset), record, actor)
+
+
+@router.get(
+    "/{slug}/history",
+    response_model=HistoryPage,
+    summary="Who changed a definition and what, newest first (admins and its organisation's "
+    "editors)",
+    responses=problem_responses(401, 403, 404, 410, 422),
+)
+async def get_dataset_history(
+    slug: SlugPath,
+    service: DatasetServiceDep,
+    caller: InternalCaller,
+    query: HistoryParams,
+) -> HistoryPage:
+    return await service.history(await service.get(slug, caller), caller, query)
+
+
+@router.get(
+    "/{slug}/records/{record_id}/history",
+    response_model=HistoryPage,
+    summary="Who changed a record and what, newest first (admins and its organisation's editors)",
+    responses=problem_responses(401, 403, 404, 410, 422),
+)
+async def get_record_history(
+    slug: SlugPath,
+    record_id: RecordId,
+    service: RecordServiceDep,
+    caller: InternalCaller,
+    query: HistoryParams,
+) -> HistoryPage:
+    _dataset, record = await service.get(slug, record_id, caller)
+    return await service.history(record, caller, query)
 
 
 @router.get(

@@ -128,6 +128,7 @@ DATASET_RECORDS = Library(
     has_visibility=True,
     route="datasets/{slug}/records",
     path_dependencies=(Depends(dataset_slug),),
+    keeps_history=True,
 )
 
 # Every declared record library, then the special databases' records.

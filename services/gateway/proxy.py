@@ -19,6 +19,7 @@ from fastapi import Response
 
 from services.kernel.errors import PROBLEM_MEDIA_TYPE
 from services.kernel.errors import NotFound
+from services.kernel.history import HistoryQuery
 from services.kernel.http import ServiceClient
 from services.kernel.idempotency import IDEMPOTENCY_HEADER
 from services.kernel.internal_auth import Actor
@@ -110,6 +111,18 @@ def service_path(request: Request) -> str:
     path: str = request.scope["path"]
     segments = path.removeprefix(PUBLIC_PREFIX).split("/")
     return "/".join(encoded_segment(segment) for segment in segments)
+
+
+async def forward_history(
+    proxy: Proxy,
+    service: str,
+    request: Request,
+    actor: Actor,
+    query: HistoryQuery,
+) -> Response:
+    """A history page from the owning service, as it answers (no record to shape)."""
+    upstream = await proxy.forward(service, request, actor, params=query.params)
+    return relay(upstream, request.url.path)
 
 
 def encoded_segment(segment: str) -> str:

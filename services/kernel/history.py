@@ -10,12 +10,16 @@ organisation's editors (`GET /{library}/{id}/history`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from datetime import datetime
 from typing import TYPE_CHECKING
+from typing import Annotated
 from typing import Any
 from typing import Literal
 
+from fastapi import Depends
+from fastapi import Query
 from pydantic import BaseModel
 from pydantic import Field
 from sqlalchemy import BigInteger
@@ -83,18 +87,20 @@ def field_changes(
     }
 
 
+# `{field: {"before": …, "after": …}}`
+Changes = dict[str, dict[str, Any]]
+
+
 def record_history(
     session: AsyncSession,
     model: type[HistoryMixin],
-    *,
-    record_id: str,
-    version: int,
-    op: HistoryOp,
+    write: tuple[str, int, HistoryOp],
     actor: Actor,
-    changes: dict[str, dict[str, Any]],
+    changes: Changes,
 ) -> None:
     """Append one write of one record to the history, in the caller's transaction (flushed
     with the rest of it: a definition change migrating many records adds them all at once)."""
+    record_id, version, op = write
     session.add(
         model(
             record_id=record_id,
@@ -140,20 +146,42 @@ class HistoryPage(BaseModel):
     next_before: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """Which page of a history: `limit` writes older than `before` (a seq), newest first."""
+
+    before: int | None = None
+    limit: int = 20
+
+    @property
+    def params(self) -> dict[str, int]:
+        """As query parameters, for the service that keeps the history."""
+        return {"limit": self.limit, **({"before": self.before} if self.before else {})}
+
+
+def _history_query(
+    before: Annotated[
+        int | None, Query(ge=1, description="`next_before` of the previous page.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 20,
+) -> HistoryQuery:
+    return HistoryQuery(before, limit)
+
+
+# The same query parameters on every history route, the gateway's and the services'.
+HistoryParams = Annotated[HistoryQuery, Depends(_history_query)]
+
+
 async def read_history(
-    session: AsyncSession,
-    model: type[HistoryMixin],
-    record_id: str,
-    *,
-    before: int | None,
-    limit: int,
+    session: AsyncSession, model: type[HistoryMixin], record_id: str, query: HistoryQuery
 ) -> HistoryPage:
-    """A record's writes, newest first, `limit` at a time (`before`: a seq from the last page)."""
-    query = select(model).where(model.record_id == record_id)
-    if before is not None:
-        query = query.where(model.seq < before)
-    rows = (await session.execute(query.order_by(model.seq.desc()).limit(limit + 1))).scalars()
-    entries = list(rows)
+    """A record's writes, newest first, a page at a time."""
+    rows = select(model).where(model.record_id == record_id)
+    if query.before is not None:
+        rows = rows.where(model.seq < query.before)
+    limit = query.limit
+    found = await session.execute(rows.order_by(model.seq.desc()).limit(limit + 1))
+    entries = list(found.scalars())
     page = entries[:limit]
     return HistoryPage(
         record_id=record_id,

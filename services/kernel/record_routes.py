@@ -15,7 +15,6 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi import Depends
 from fastapi import Path
-from fastapi import Query
 from fastapi import Request
 from fastapi import Response
 from fastapi import status
@@ -30,8 +29,8 @@ from services.kernel.concurrency import IfMatch
 from services.kernel.concurrency import etag_for
 from services.kernel.errors import problem_responses
 from services.kernel.fields import RecordSchemas
-from services.kernel.history import MAX_HISTORY_PAGE
 from services.kernel.history import HistoryPage
+from services.kernel.history import HistoryParams
 from services.kernel.idempotency import IdempotencyKey
 from services.kernel.internal_auth import Actor
 from services.kernel.internal_auth import Admin
@@ -243,13 +242,9 @@ def record_router(spec: RecordRoutes) -> APIRouter:
         ref: Ref,
         service: Service,
         caller: InternalCaller,
-        before: Annotated[
-            int | None, Query(ge=1, description="`next_before` of the previous page.")
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 20,
+        query: HistoryParams,
     ) -> HistoryPage:
-        record = await service.get(ref, caller)
-        return await service.history(record, caller, before=before, limit=limit)
+        return await service.history(await service.get(ref, caller), caller, query)
 
     @router.get(
         one,

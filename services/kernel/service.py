@@ -31,8 +31,10 @@ from services.kernel.db import utcnow
 from services.kernel.errors import Conflict
 from services.kernel.errors import DuplicateIdentifier
 from services.kernel.errors import Forbidden
+from services.kernel.history import Changes
 from services.kernel.history import HistoryOp
 from services.kernel.history import HistoryPage
+from services.kernel.history import HistoryQuery
 from services.kernel.history import field_changes
 from services.kernel.history import read_history
 from services.kernel.history import record_history
@@ -149,35 +151,18 @@ class LibraryService(Generic[M]):
         await self._tombstone(record.id, expected + 1)
 
     def _remember(
-        self,
-        record_id: str,
-        version: int,
-        op: HistoryOp,
-        actor: Actor,
-        changes: dict[str, dict[str, Any]],
+        self, record_id: str, version: int, op: HistoryOp, actor: Actor, changes: Changes
     ) -> None:
         """One write in the record's history (kernel/history.py)."""
-        record_history(
-            self.session,
-            self.tables.history,
-            record_id=record_id,
-            version=version,
-            op=op,
-            actor=actor,
-            changes=changes,
-        )
+        record_history(self.session, self.tables.history, (record_id, version, op), actor, changes)
 
-    async def history(
-        self, record: M, actor: Actor, *, before: int | None, limit: int
-    ) -> HistoryPage:
+    async def history(self, record: M, actor: Actor, query: HistoryQuery) -> HistoryPage:
         """The record's writes, newest first: for admins and its organisation's editors."""
         if not actor.may_write(record.owner_org):
             raise Forbidden(
                 "A record's history is for admins and the editors of the organisation that owns it."
             )
-        return await read_history(
-            self.session, self.tables.history, record.id, before=before, limit=limit
-        )
+        return await read_history(self.session, self.tables.history, record.id, query)
 
     async def _publish(self, record: M, document: dict[str, Any] | None = None) -> None:
         """An `upsert` change with the record's search document (`document()` unless given)."""

@@ -378,6 +378,7 @@ async def test_history_by_role_owner_and_visibility(
     gateway: httpx.AsyncClient,
     headers: dict[str, dict[str, str]],
     records: dict[str, Any],
+    datasets: dict[str, Any],
     caller: str,
 ) -> None:
     cases = [
@@ -385,11 +386,13 @@ async def test_history_by_role_owner_and_visibility(
         ("experts", records["expert"]["id"], "public"),
         *(("outcomes", o["id"], level) for level, o in records["outcomes"].items()),
         *(("events", e["id"], level) for level, e in records["events"].items()),
+        # A special database's definition and its record, as visible as the database.
+        *((f"datasets/matrix-{level}", None, level) for level in datasets),
+        *((f"datasets/matrix-{level}/records", r["id"], level) for level, r in datasets.items()),
     ]
     for library, record_id, level in cases:
-        response = await gateway.get(
-            f"/api/v1/{library}/{record_id}/history", headers=headers[caller]
-        )
+        path = f"/api/v1/{library}/{record_id}" if record_id else f"/api/v1/{library}"
+        response = await gateway.get(f"{path}/history", headers=headers[caller])
         expected = _history_status(caller, level)
         assert response.status_code == expected, (library, level, response.text)
         if expected == 200:

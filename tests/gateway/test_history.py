@@ -161,3 +161,47 @@ async def test_deletes_and_contact_details_are_kept_for_those_who_may_see_them(
     assert deleted.status_code == 204
     # A deleted record answers 410 here as on a read (its history rows stay, for the audit).
     assert (await gateway.get(f"{path}/history", headers=admin)).status_code == 410
+
+
+async def test_a_special_database_keeps_its_definitions_and_records_history(
+    gateway: httpx.AsyncClient, keys: dict[str, dict[str, str]]
+) -> None:
+    admin, editor = keys["admin"], keys["editor"]
+    definition = {
+        "slug": "history-db",
+        "name": "历史测试库",
+        "visibility": "public",
+        "owner_org": "cast",
+        "title_field": "title",
+        "fields": [{"name": "title", "label": "题名", "type": "text", "required": True}],
+    }
+    await _write(gateway, "POST", "/api/v1/datasets", admin, json=definition)
+    record = await _write(
+        gateway,
+        "POST",
+        "/api/v1/datasets/history-db/records",
+        editor,
+        json={"values": {"title": "第一稿"}},
+    )
+    path = f"/api/v1/datasets/history-db/records/{record['id']}"
+    await _write(
+        gateway, "PATCH", path, {**editor, "If-Match": '"v1"'}, json={"values": {"title": "第二稿"}}
+    )
+    # A new field renames nothing stored, so the definition's change alone is in its history.
+    fields = [*definition["fields"], {"name": "year", "label": "年份", "type": "integer"}]
+    await _write(
+        gateway, "PATCH", "/api/v1/datasets/history-db", {**admin, "If-Match": '"v1"'},
+        json={"fields": fields},
+    )  # fmt: skip
+    records = (await gateway.get(f"{path}/history", headers=editor)).json()["results"]
+    assert [e["op"] for e in records] == ["update", "create"]
+    assert records[0]["changes"] == {
+        "values": {"before": {"title": "第一稿"}, "after": {"title": "第二稿"}}
+    }
+    assert records[1]["actor"]["role"] == "editor" and records[1]["actor"]["org"] == "cast"
+    definitions = await gateway.get("/api/v1/datasets/history-db/history", headers=editor)
+    newest = definitions.json()["results"][0]
+    assert newest["op"] == "update" and newest["actor"]["role"] == "admin"
+    assert [f["name"] for f in newest["changes"]["fields"]["after"]] == ["title", "year"]
+    other = await gateway.get(f"{path}/history", headers=keys["editor_other"])
+    assert_problem(other, 403)

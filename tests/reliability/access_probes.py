@@ -478,11 +478,39 @@ def _event_records(w: World, caller: str, route: str) -> list[Probe]:
     return probes
 
 
-def _history(w: World, caller: str, route: str) -> list[Probe]:
-    """A record's history: admins and the owning organisation's editors. Another editor gets
-    a 403 for a record they may see and a 404 (as if missing) for one they may not; a reader
-    a 403 whether the record exists or not, anonymous callers a 401."""
+def _history_status(caller: str, level: str, owner: str, seen_as: str | None = None) -> int:
+    """A history: admins and the owning organisation's editors (200), if they may see the
+    record. Another editor gets a 403 for a record they may see and a 404 (as if missing) for
+    one they may not; a reader a 403 whether the record exists or not, anonymous callers a
+    401. `seen_as`: the organisation whose visibility decides (a database's, for its
+    records), the owner's by default."""
     role, org = CALLERS[caller]
+    if role is None:
+        return 401
+    if role == "reader":
+        return 403
+    if not sees(caller, level, seen_as or owner):
+        return 404
+    return 200 if role == "admin" or owner == org else 403
+
+
+def _history_probe(
+    route: str, url: str, expected: int, twin: tuple[str, Sequence[tuple[str, str]]]
+) -> Probe:
+    def created_first(body: Any) -> list[str]:
+        return equal("oldest write", body["results"][-1]["op"], "create")
+
+    return Probe(
+        route,
+        url,
+        expect=status(200, created_first) if expected == 200 else status(expected),
+        single_read=True,
+        # Hidden: answered byte for byte like the record that does not exist.
+        twin=twin if expected == 404 else None,
+    )
+
+
+def _history(w: World, caller: str, route: str) -> list[Probe]:
     library = route.split("/")[3]
     if library == "institutions":
         records = [(i["id"], "public", i["owner_org"]) for i in (w.institution, w.child)]
@@ -492,23 +520,33 @@ def _history(w: World, caller: str, route: str) -> list[Probe]:
         kept = w.outcomes if library == "outcomes" else w.events
         records = [(r.id, r.level, r.org) for r in kept]
     unknown = fake_id(records[0][0].split("_")[0])
-    refused = 401 if role is None else 403 if role == "reader" else None
-
-    def created_first(body: Any) -> list[str]:
-        return equal("oldest write", body["results"][-1]["op"], "create")
-
-    probes = [Probe(route, route.replace("{ref}", unknown), expect=status(refused or 404))]
+    missing = route.replace("{ref}", unknown)
+    refused = {None: 401, "reader": 403}.get(CALLERS[caller][0], 404)
+    probes = [Probe(route, missing, expect=status(refused))]
     for record_id, level, owner in records:
+        expected = _history_status(caller, level, owner)
         url = route.replace("{ref}", record_id)
-        if refused is not None:
-            probes.append(Probe(route, url, expect=status(refused), single_read=True))
-        elif role == "admin" or owner == org:
-            probes.append(Probe(route, url, expect=status(200, created_first), single_read=True))
-        elif sees(caller, level, owner):
-            probes.append(Probe(route, url, expect=status(403), single_read=True))
-        else:
-            twin = (route.replace("{ref}", unknown), [(record_id, unknown)])
-            probes.append(Probe(route, url, expect=status(404), single_read=True, twin=twin))
+        probes.append(_history_probe(route, url, expected, (missing, [(record_id, unknown)])))
+    return probes
+
+
+def _dataset_history(w: World, caller: str, route: str) -> list[Probe]:
+    """A definition's history (its owner's editors), or its records' (each record's owner's),
+    the database's visibility deciding what is hidden."""
+    probes = []
+    absent = "acc-none-zzzzzz"
+    for d in w.datasets:
+        twin_url = route.replace("{slug}", absent)
+        if "{ref}" not in route:
+            expected = _history_status(caller, d.level, d.org)
+            url = route.replace("{slug}", d.slug)
+            probes.append(_history_probe(route, url, expected, (twin_url, [(d.slug, absent)])))
+            continue
+        for r in d.records:
+            expected = _history_status(caller, d.level, r.org, seen_as=d.org)
+            url = route.replace("{slug}", d.slug).replace("{ref}", r.id)
+            twin = (twin_url.replace("{ref}", r.id), [(d.slug, absent)])
+            probes.append(_history_probe(route, url, expected, twin))
     return probes
 
 
@@ -624,6 +662,8 @@ ROUTES: dict[str, Builder] = {
     "/api/v1/experts/{ref}/history": _history,
     "/api/v1/outcomes/{ref}/history": _history,
     "/api/v1/events/{ref}/history": _history,
+    "/api/v1/datasets/{slug}/history": _dataset_history,
+    "/api/v1/datasets/{slug}/records/{ref}/history": _dataset_history,
     "/api/v1/datasets/{slug}/records": _dataset_records,
     "/api/v1/datasets/{slug}/records/{ref}": _dataset_record,
 }

@@ -85,6 +85,11 @@ def seeded_path_parameters(seeded: Seeded) -> dict[str, dict[str, str]]:
             "ref": ids["dataset_record"],
         },
         "/api/v1/datasets/{slug}/records/bulk": {"slug": DATASET_SLUG},
+        "/api/v1/datasets/{slug}/history": {"slug": DATASET_SLUG},
+        "/api/v1/datasets/{slug}/records/{ref}/history": {
+            "slug": DATASET_SLUG,
+            "ref": ids["dataset_record"],
+        },
     }
 
 

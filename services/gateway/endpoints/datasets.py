@@ -18,12 +18,16 @@ from services.datasets.schemas import DatasetPatch
 from services.datasets.schemas import DatasetRead
 from services.gateway.auth import AdminCaller
 from services.gateway.auth import Caller
+from services.gateway.auth import WriterCaller
 from services.gateway.dependencies import ProxyDep
 from services.gateway.endpoints.records import IdempotencyKeyHeader
 from services.gateway.endpoints.records import IfMatch
+from services.gateway.proxy import forward_history
 from services.gateway.proxy import relay
 from services.gateway.proxy import relay_record
 from services.kernel.errors import problem_responses
+from services.kernel.history import HistoryPage
+from services.kernel.history import HistoryParams
 from services.kernel.internal_auth import Actor
 from services.kernel.pagination import DEFAULT_PAGE_SIZE
 from services.kernel.pagination import MAX_PAGE_SIZE
@@ -80,6 +84,23 @@ async def create_dataset(
 ) -> Response:
     upstream = await proxy.forward(SERVICE, request, actor, idempotency_key=idempotency_key)
     return relay_record(upstream, request.url.path, actor, shape_dataset)
+
+
+@router.get(
+    "/{slug}/history",
+    response_model=HistoryPage,
+    summary="Who changed a definition and what, newest first; admins and the owning "
+    "organisation's editors",
+    responses=problem_responses(401, 403, 404, 410, 422, 429, 503),
+)
+async def read_dataset_history(
+    slug: Slug,
+    request: Request,
+    proxy: ProxyDep,
+    actor: WriterCaller,
+    query: HistoryParams,
+) -> Response:
+    return await forward_history(proxy, SERVICE, request, actor, query)
 
 
 @router.get(

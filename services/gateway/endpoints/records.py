@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi import Header
 from fastapi import Path
-from fastapi import Query
 from fastapi import Request
 from fastapi import Response
 from fastapi import status
@@ -24,6 +23,7 @@ from services.gateway.endpoints.search import Params
 from services.gateway.endpoints.search import SearchDep
 from services.gateway.libraries import Library
 from services.gateway.proxy import PUBLIC_PREFIX
+from services.gateway.proxy import forward_history
 from services.gateway.proxy import relay
 from services.gateway.proxy import relay_record
 from services.gateway.proxy import service_path
@@ -36,8 +36,8 @@ from services.kernel.bulk import NDJSON_REQUEST_BODY
 from services.kernel.bulk import BulkResponse
 from services.kernel.errors import NotFound
 from services.kernel.errors import problem_responses
-from services.kernel.history import MAX_HISTORY_PAGE
 from services.kernel.history import HistoryPage
+from services.kernel.history import HistoryParams
 from services.kernel.idempotency import IDEMPOTENCY_HEADER
 from services.kernel.idempotency import IDEMPOTENCY_KEY_DESCRIPTION
 from services.kernel.idempotency import IDEMPOTENCY_KEY_PATTERN
@@ -169,14 +169,9 @@ def library_router(library: Library) -> APIRouter:
             request: Request,
             proxy: ProxyDep,
             actor: WriterCaller,
-            before: Annotated[
-                int | None, Query(ge=1, description="`next_before` of the previous page.")
-            ] = None,
-            limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 20,
+            query: HistoryParams,
         ) -> Response:
-            params = {"limit": limit, **({"before": before} if before else {})}
-            upstream = await proxy.forward(service, request, actor, params=params)
-            return relay(upstream, request.url.path)
+            return await forward_history(proxy, service, request, actor, query)
 
     @router.get(
         one,
