@@ -114,6 +114,19 @@ def one(value: Any) -> list[Scalar]:
     return [] if value is None else [value]
 
 
+def bylines(people: Iterable[Mapping[str, Any]], experts: Sources) -> list[dict[str, Any]]:
+    """People as printed (an outcome's authors, an event's participants): `name` is the name
+    as sent or, when none was, the linked expert's current name. The name as sent stays in
+    `printed_name`: a rename fan-out re-builds from this (joined) document and must join the
+    expert's current name, not the one joined before."""
+    joined = []
+    for person in people:
+        printed = person["printed_name"] if "printed_name" in person else person.get("name")
+        current = experts.get(person.get("expert_id") or "", {}).get("name")
+        joined.append({**person, "name": printed or current, "printed_name": printed})
+    return joined
+
+
 def names_of(sources: Sources, ids: Iterable[str], key: str = "name") -> list[str]:
     return [str(sources[i][key]) for i in ids if i in sources and sources[i].get(key)]
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from services.events.library import LIBRARY
 from services.events.schemas import KIND_LABELS
+from services.gateway.indexer.documents import bylines
 from services.gateway.indexer.documents import exact_values
 from services.gateway.indexer.documents import name_tokens
 from services.gateway.indexer.documents import names_of
@@ -75,13 +76,7 @@ SCHEMA = record_schema(
 
 def event_index_document(source: dict[str, Any], joins: Joins, analyzer: Analyzer) -> IndexDocument:
     experts, institutions = joins.get("experts", {}), joins.get("institutions", {})
-    participants = []
-    for p in source.get("participants", []):
-        # As for an outcome's byline: the name as announced stays in `printed_name`, so a
-        # rename fan-out joins the expert's current name, not the one joined before.
-        printed = p["printed_name"] if "printed_name" in p else p.get("name")
-        joined_name = experts.get(p.get("expert_id") or "", {}).get("name")
-        participants.append({**p, "name": printed or joined_name, "printed_name": printed})
+    participants = bylines(source.get("participants", []), experts)
     participant_names = [p["name"] for p in participants if p.get("name")]
     organiser_names = names_of(institutions, source.get("organiser_ids", []))
     co_organiser_names = names_of(institutions, source.get("co_organiser_ids", []))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.gateway.indexer.documents import bylines
 from services.gateway.indexer.documents import exact_values
 from services.gateway.indexer.documents import name_tokens
 from services.gateway.indexer.documents import names_of
@@ -65,13 +66,7 @@ def outcome_index_document(
     source: dict[str, Any], joins: Joins, analyzer: Analyzer
 ) -> IndexDocument:
     experts, institutions = joins.get("experts", {}), joins.get("institutions", {})
-    authors = []
-    for a in source.get("authors", []):
-        # The byline as sent stays in `printed_name`: a rename fan-out re-builds from this
-        # (joined) document, and must join the expert's current name, not the one joined before.
-        printed = a["printed_name"] if "printed_name" in a else a.get("name")
-        joined_name = experts.get(a.get("expert_id") or "", {}).get("name")
-        authors.append({**a, "name": printed or joined_name, "printed_name": printed})
+    authors = bylines(source.get("authors", []), experts)
     author_names = [a["name"] for a in authors if a.get("name")]
     institution_names = names_of(institutions, source.get("institution_ids", []))
     joined = {
